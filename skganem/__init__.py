@@ -1,0 +1,21 @@
+"""skganem: generative-adversarial clustering with a scikit-learn API.
+
+Estimators
+----------
+GANEMClustering
+    GAN-EM: a conditional GAN in the M-step and an E-net in the E-step.
+"""
+
+from ._version import __version__
+from .ganem import GANEMClustering
+from .metrics import (cluster_purity, clustering_accuracy, cluster_purity_scorer,
+                      clustering_accuracy_scorer)
+
+__all__ = [
+    "GANEMClustering",
+    "cluster_purity",
+    "cluster_purity_scorer",
+    "clustering_accuracy",
+    "clustering_accuracy_scorer",
+    "__version__",
+]

@@ -1,0 +1,416 @@
+"""The estimator base shared by GANEMClustering, KMGAN and AMMClustering.
+
+It owns everything that is not method-specific: parameter validation, input checks and
+reshaping of images, the fitted rescaling, seeding, the training loop call, batched eval-mode
+inference, sampling, and pickling that survives a move from a CUDA machine to a CPU one.
+A subclass supplies its engine (``_make_engine``) and, optionally, the keyword arguments of
+the engine's ``init_state`` and the fitted attributes it exposes.
+"""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+from abc import ABC, abstractmethod
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from sklearn.base import (BaseEstimator, ClassNamePrefixFeaturesOutMixin, ClusterMixin,
+                          TransformerMixin, _fit_context)
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+
+from ._device import DataSource, batched_inference, load_device, resolve_device
+from ._engines import ProgressBar, fit_loop
+from ._networks import NetSpec
+from ._scaling import RangeScaler
+from ._version import __version__
+from .exceptions import IncompatibleVersionError
+
+_PICKLE_FORMAT = 1
+INFERENCE_BATCH_SIZE = 1024
+
+
+def _seed_from(rng: np.random.RandomState) -> int:
+    return int(rng.randint(np.iinfo(np.int32).max))
+
+
+class _TorchSeed:
+    """Run a block with torch's global RNG seeded, then restore it (no global side effect)."""
+
+    def __init__(self, seed: int, device: torch.device):
+        self.seed, self.device = seed, device
+        self._fork = None
+
+    def __enter__(self):
+        devices = [self.device] if self.device.type == "cuda" else []
+        self._fork = torch.random.fork_rng(devices=devices)
+        self._fork.__enter__()
+        torch.manual_seed(self.seed)
+        return self
+
+    def __exit__(self, *exc):
+        return self._fork.__exit__(*exc)
+
+
+class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin,
+                        BaseEstimator, ABC):
+    """Base class of the GAN clustering estimators. Not for direct use."""
+
+    _parameter_constraints: dict = {
+        "n_clusters": [Interval(numbers.Integral, 1, None, closed="left")],
+        "n_components": [Interval(numbers.Integral, 1, None, closed="left")],
+        "image_shape": [tuple, list, None],
+        "architecture": [StrOptions({"auto", "mlp", "conv", "paper"})],
+        "hidden_dims": [tuple, list],
+        "conv_channels": [tuple, list],
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "n_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        "device": [str, torch.device, None],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    #: Widths of the paper's networks, selected by ``architecture="paper"`` (per method).
+    _paper_spec = NetSpec("conv", (1024,), (64, 128, 256), ())
+
+    def __init__(self, n_clusters=8, *, n_components=32, image_shape=None, architecture="auto",
+                 hidden_dims=(256, 256), conv_channels=(32, 64), batch_size=64, n_iter=30,
+                 device="auto", random_state=None, verbose=0):
+        self.n_clusters = n_clusters
+        self.n_components = n_components
+        self.image_shape = image_shape
+        self.architecture = architecture
+        self.hidden_dims = hidden_dims
+        self.conv_channels = conv_channels
+        self.batch_size = batch_size
+        self.n_iter = n_iter
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ----------------------------------------------------------------- subclass hooks
+    @abstractmethod
+    def _make_engine(self, sample_shape, spec: NetSpec, device):
+        """Return an unbuilt engine for this method."""
+
+    def _init_state_kwargs(self, X, data, labels, rng) -> dict:
+        """Keyword arguments for ``engine.init_state`` (initial assignments, labels...)."""
+        return {}
+
+    def _set_method_attributes(self) -> None:
+        """Set method-specific fitted attributes from ``self.engine_``."""
+
+    def _uses_labels(self) -> bool:
+        """Whether ``fit`` uses ``y`` (semi-supervised mode)."""
+        return False
+
+    # ----------------------------------------------------------------- validation
+    def _check_param_values(self):
+        for name in ("hidden_dims", "conv_channels"):
+            value = getattr(self, name)
+            if not all(isinstance(v, numbers.Integral) and v > 0 for v in value):
+                raise ValueError(f"{name} must be a sequence of positive integers, got {value!r}.")
+        if self.image_shape is not None:
+            shape = tuple(self.image_shape)
+            if len(shape) not in (2, 3) or not all(
+                    isinstance(v, numbers.Integral) and v > 0 for v in shape):
+                raise ValueError(
+                    "image_shape must be (height, width) or (channels, height, width) of "
+                    f"positive integers, got {self.image_shape!r}.")
+
+    def _validate_X(self, X, *, reset: bool) -> np.ndarray:
+        """Check X and return it as a 2-D float32 array (images are flattened)."""
+        if sp.issparse(X):
+            raise ValueError(
+                f"{type(self).__name__} does not accept sparse input: pass a dense array "
+                "(e.g. X.toarray()).")
+        image_from_nd = None
+        if getattr(X, "ndim", 2) > 2:
+            X = check_array(X, allow_nd=True, dtype=[np.float32, np.float64],
+                            ensure_all_finite=True, input_name="X")
+            image_from_nd = X.shape[1:]
+            X = X.reshape(X.shape[0], -1)
+        X = validate_data(self, X, reset=reset, dtype=np.float32,
+                          ensure_min_samples=2 if reset else 1)
+        if reset:
+            self.image_shape_ = self._resolve_image_shape(X.shape[1], image_from_nd)
+        elif image_from_nd is not None:
+            expected = self.image_shape_
+            if expected is None or int(np.prod(image_from_nd)) != int(np.prod(expected)) or \
+                    tuple(image_from_nd)[-2:] != tuple(expected)[-2:]:
+                raise ValueError(
+                    f"X has images of shape {tuple(image_from_nd)} but {type(self).__name__} "
+                    f"was fitted on image_shape={expected}.")
+        return X
+
+    def _resolve_image_shape(self, n_features, image_from_nd):
+        shape = self.image_shape
+        if shape is None and image_from_nd is not None:
+            shape = image_from_nd
+        if shape is None:
+            return None
+        shape = tuple(int(v) for v in shape)
+        if len(shape) == 2:
+            shape = (1,) + shape
+        if len(shape) != 3:
+            raise ValueError(
+                f"Images must be (n, height, width) or (n, channels, height, width); got "
+                f"samples of shape {shape}.")
+        if int(np.prod(shape)) != n_features:
+            raise ValueError(
+                f"image_shape={tuple(self.image_shape) if self.image_shape else shape} has "
+                f"{int(np.prod(shape))} values per sample but X has {n_features} features.")
+        if image_from_nd is not None and self.image_shape is not None and \
+                int(np.prod(image_from_nd)) != int(np.prod(shape)):
+            raise ValueError(f"image_shape={tuple(self.image_shape)} does not match X's "
+                             f"images of shape {tuple(image_from_nd)}.")
+        return shape
+
+    def _validate_y(self, y, n_samples) -> np.ndarray:
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__}(semi_supervised=True) needs y in fit: class labels "
+                f"in [0, n_clusters) and -1 for unlabeled rows.")
+        y = check_array(y, ensure_2d=False, dtype=None, input_name="y")
+        if y.ndim != 1 or y.shape[0] != n_samples:
+            raise ValueError(f"y must be 1-D with {n_samples} entries, got shape {y.shape}.")
+        if not np.issubdtype(y.dtype, np.integer):
+            if np.issubdtype(y.dtype, np.floating) and np.all(np.mod(y, 1) == 0):
+                y = y.astype(np.int64)
+            else:
+                raise ValueError("y must hold integer labels (and -1 for unlabeled rows).")
+        y = y.astype(np.int64)
+        if np.any(y < -1) or np.any(y >= self.n_clusters):
+            raise ValueError(
+                f"y labels must be in [0, n_clusters={self.n_clusters}) or -1 for unlabeled; "
+                f"got values in [{y.min()}, {y.max()}].")
+        if not np.any(y >= 0):
+            raise ValueError("semi_supervised=True but y has no labeled row (all -1).")
+        return y
+
+    def _net_spec(self, image_shape) -> NetSpec:
+        arch = self.architecture
+        if arch == "auto":
+            arch = "conv" if image_shape is not None else "mlp"
+        if arch in ("conv", "paper") and image_shape is None:
+            raise ValueError(
+                f"architecture={self.architecture!r} needs images: set image_shape or pass "
+                "X as an (n, height, width) or (n, channels, height, width) array.")
+        if arch == "paper":
+            return self._paper_spec
+        return NetSpec(arch, tuple(self.hidden_dims), tuple(self.conv_channels))
+
+    # ----------------------------------------------------------------- fit
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Fit the model to X.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, [channels,] height, width)
+            Training data. Image arrays are flattened internally and their shape is used to
+            build convolutional networks.
+        y : array-like of shape (n_samples,), default=None
+            Ignored unless the estimator is in semi-supervised mode; then integer class
+            labels in ``[0, n_clusters)`` with -1 for unlabeled rows.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        self._check_param_values()
+        X = self._validate_X(X, reset=True)
+        n = X.shape[0]
+        if n < self.n_clusters:
+            raise ValueError(
+                f"n_samples={n} should be >= n_clusters={self.n_clusters}.")
+        labels = self._validate_y(y, n) if self._uses_labels() else None
+        rng = check_random_state(self.random_state)
+        device = resolve_device(self.device)
+        sample_shape = self.image_shape_ or (X.shape[1],)
+        spec = self._net_spec(self.image_shape_)
+        self.scaler_ = RangeScaler.fit(X, per_feature=self.image_shape_ is None)
+        data = DataSource(X, self.scaler_, device, sample_shape)
+        engine = self._make_engine(sample_shape, spec, device)
+        callbacks = [ProgressBar(type(self).__name__)] if self.verbose else []
+        with _TorchSeed(_seed_from(rng), device):
+            engine.build()
+            engine.init_state(data, rng, **self._init_state_kwargs(X, data, labels, rng))
+            history = fit_loop(engine, data, self.n_iter, rng, callbacks)
+        self.engine_ = engine
+        self.history_ = history
+        self.n_iter_ = len(history)
+        self.device_ = str(device)
+        self._n_features_out = self.n_components
+        # Final inference pass: labels_ agree with predict(X) on the training data.
+        self.labels_ = self._proba(data).argmax(axis=1)
+        self._set_method_attributes()
+        return self
+
+    # ----------------------------------------------------------------- inference
+    def _data(self, X) -> DataSource:
+        check_is_fitted(self, "engine_")
+        X = self._validate_X(X, reset=False)
+        return DataSource(X, self.scaler_, self.engine_.device, self.engine_.sample_shape)
+
+    def _proba(self, data) -> np.ndarray:
+        self.engine_.eval()
+        proba = batched_inference(self.engine_.predict_proba, data, INFERENCE_BATCH_SIZE)
+        proba = proba.astype(np.float64)
+        return proba / proba.sum(axis=1, keepdims=True)
+
+    def predict_proba(self, X):
+        """Soft cluster assignments.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or image array
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_clusters)
+            Rows sum to 1.
+        """
+        return self._proba(self._data(X))
+
+    def predict(self, X):
+        """Cluster of each sample: the argmax of :meth:`predict_proba`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or image array
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+        """
+        return self.predict_proba(X).argmax(axis=1)
+
+    def fit_predict(self, X, y=None):
+        """Fit and return ``labels_`` (equal to ``fit(X).predict(X)``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or image array
+        y : array-like, default=None
+            See :meth:`fit`.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+        """
+        return self.fit(X, y).labels_
+
+    def transform(self, X):
+        """Embed X in the learned ``n_components``-dimensional space.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or image array
+
+        Returns
+        -------
+        X_new : ndarray of shape (n_samples, n_components)
+        """
+        data = self._data(X)
+        self.engine_.eval()
+        return batched_inference(self.engine_.transform, data, INFERENCE_BATCH_SIZE)
+
+    def sample(self, n_samples=1, cluster=None, random_state=None):
+        """Generate samples from the fitted generator.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+        cluster : int or array-like of int, default=None
+            Cluster(s) to generate from. By default clusters are drawn from the fitted
+            mixture weights.
+        random_state : int, RandomState instance or None, default=None
+            Seed for the draw.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+            Generated rows, in the units of the training data.
+        clusters : ndarray of shape (n_samples,)
+            The cluster of each row.
+        """
+        check_is_fitted(self, "engine_")
+        if not isinstance(n_samples, numbers.Integral) or n_samples < 1:
+            raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
+        rng = check_random_state(random_state)
+        clusters = self._sample_clusters(n_samples, cluster, rng)
+        engine = self.engine_
+        engine.eval()
+        out = []
+        with _TorchSeed(_seed_from(rng), engine.device), torch.inference_mode():
+            for start in range(0, n_samples, INFERENCE_BATCH_SIZE):
+                c = torch.as_tensor(clusters[start:start + INFERENCE_BATCH_SIZE],
+                                    device=engine.device)
+                out.append(engine.generate(c).reshape(c.shape[0], -1).float().cpu().numpy())
+        X = self.scaler_.inverse_transform(np.concatenate(out))
+        return X, self._sample_labels(X, clusters)
+
+    def _sample_clusters(self, n_samples, cluster, rng) -> np.ndarray:
+        k = self.n_clusters
+        if cluster is None:
+            prior = self.engine_.cluster_prior().double().numpy()
+            return rng.choice(k, size=n_samples, p=prior / prior.sum())
+        c = np.asarray(cluster)
+        if not np.issubdtype(c.dtype, np.integer) or np.any(c < 0) or np.any(c >= k):
+            raise ValueError(f"cluster must be an integer in [0, {k}), got {cluster!r}.")
+        if c.ndim == 0:
+            return np.full(n_samples, int(c))
+        if c.shape != (n_samples,):
+            raise ValueError(f"cluster must be an int or have shape ({n_samples},), "
+                             f"got shape {c.shape}.")
+        return c.astype(np.int64)
+
+    def _sample_labels(self, X, clusters) -> np.ndarray:
+        """Cluster reported for generated rows: the conditioning cluster by default."""
+        return clusters
+
+    # ----------------------------------------------------------------- pickling
+    def __getstate__(self):
+        state = dict(super().__getstate__())  # a copy: object.__getstate__ returns __dict__
+        engine = state.pop("engine_", None)
+        if engine is not None:
+            state["_engine_payload"] = {
+                "format": _PICKLE_FORMAT,
+                "skganem_version": __version__,
+                "class": type(engine),
+                "config": engine.config,
+                "sample_shape": engine.sample_shape,
+                "device": str(engine.device),
+                "state": engine.state_dict(),
+            }
+        return state
+
+    def __setstate__(self, state):
+        payload = state.pop("_engine_payload", None)
+        super().__setstate__(state)
+        if payload is None:
+            return
+        if payload.get("format") != _PICKLE_FORMAT:
+            raise IncompatibleVersionError(
+                f"This {type(self).__name__} was saved by skganem "
+                f"{payload.get('skganem_version', '?')} in a format this version "
+                f"({__version__}) cannot read; refit it or load it with that version.")
+        device = load_device(payload["device"])
+        engine = payload["class"](payload["config"], payload["sample_shape"], device)
+        with _TorchSeed(0, device):
+            engine.build()
+        engine.load_state_dict(payload["state"])
+        engine.eval()
+        self.engine_ = engine
+        self.device_ = str(device)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags

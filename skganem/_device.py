@@ -1,0 +1,129 @@
+"""Device resolution, host-to-device batching and batched inference.
+
+Nothing here knows about scikit-learn: the engines and the estimators both use it.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """Turn the user's ``device`` parameter into a :class:`torch.device`.
+
+    ``"auto"`` (or ``None``) picks ``cuda`` when a CUDA device is available, else ``cpu``.
+    An explicit CUDA device on a machine without CUDA raises ``ValueError``.
+    """
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device={device!r} is not a valid torch device") from exc
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"device={device!r} was requested but CUDA is not available on this "
+                "machine; use device='auto' or device='cpu'."
+            )
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device={device!r} does not exist: this machine has "
+                f"{torch.cuda.device_count()} CUDA device(s)."
+            )
+    elif dev.type != "cpu":
+        raise ValueError(f"device={device!r} is not supported; use 'auto', 'cpu' or 'cuda[:N]'.")
+    return dev
+
+
+def load_device(stored: str) -> torch.device:
+    """Device on which to restore a model that was fitted on ``stored``.
+
+    Falls back to the CPU, with a warning, when the stored CUDA device is not available.
+    """
+    dev = torch.device(stored)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        warnings.warn(
+            f"This model was fitted on {stored!r} but CUDA is not available here; "
+            "it was loaded on the CPU.",
+            UserWarning,
+            stacklevel=3,
+        )
+        return torch.device("cpu")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        return torch.device("cuda")
+    return dev
+
+
+def batch_slices(n: int, batch_size: int) -> Iterator[slice]:
+    """Contiguous slices covering ``range(n)`` in order."""
+    for start in range(0, n, batch_size):
+        yield slice(start, min(start + batch_size, n))
+
+
+def batched_inference(
+    fn: Callable[[torch.Tensor], torch.Tensor],
+    data: "DataSource",
+    batch_size: int,
+) -> np.ndarray:
+    """Apply ``fn`` to ``data`` batch by batch without autograd and stack the results.
+
+    The caller puts its networks in eval mode, so the result does not depend on
+    ``batch_size`` or on the order of the rows.
+    """
+    outs = []
+    with torch.inference_mode():
+        for sl in batch_slices(data.n, batch_size):
+            outs.append(fn(data.rows(sl)).float().cpu().numpy())
+    if not outs:
+        raise ValueError("No rows to process.")
+    return np.concatenate(outs, axis=0)
+
+
+class DataSource:
+    """Rows of a 2-D host array served as scaled float32 tensors on a device.
+
+    Small arrays are copied to the device once; large ones (or ``numpy.memmap``) stay on the
+    host and are streamed a mini-batch at a time, so that no full copy is made.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Data in the user's units.
+    scaler : RangeScaler
+        Fitted scaler mapping the data to the generator's range.
+    device : torch.device
+    sample_shape : tuple of int
+        Shape of one row as the networks expect it, e.g. ``(64,)`` or ``(1, 28, 28)``.
+    preload_bytes : int
+        Arrays up to this size (after scaling, float32) are copied to the device once.
+    """
+
+    def __init__(self, X, scaler, device, sample_shape, preload_bytes=1 << 30):
+        self.X = X
+        self.scaler = scaler
+        self.device = device
+        self.sample_shape = tuple(sample_shape)
+        self.n = X.shape[0]
+        self._cached = None
+        if not isinstance(X, np.memmap) and self.n * X.shape[1] * 4 <= preload_bytes:
+            self._cached = self._convert(X)
+
+    def _convert(self, block: np.ndarray) -> torch.Tensor:
+        block = self.scaler.transform(np.asarray(block, dtype=np.float32))
+        t = torch.from_numpy(np.ascontiguousarray(block, dtype=np.float32))
+        return t.to(self.device, non_blocking=True).reshape((-1,) + self.sample_shape)
+
+    def rows(self, index) -> torch.Tensor:
+        """Scaled rows for a slice or an integer index array, on the device."""
+        if self._cached is not None:
+            if isinstance(index, np.ndarray):
+                index = torch.as_tensor(index, device=self.device)
+            return self._cached[index]
+        if isinstance(index, np.ndarray):
+            index = np.sort(index)  # memmap reads are faster in order; batches are unordered sets
+        return self._convert(self.X[index])

@@ -1,0 +1,213 @@
+"""What every training engine shares: the iteration loop, callbacks and divergence checks."""
+
+from __future__ import annotations
+
+import math
+import time
+from abc import ABC, abstractmethod
+from typing import Iterable
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..exceptions import DivergenceError
+
+
+class Engine(ABC):
+    """Base class of the training engines.
+
+    A subclass builds its networks in :meth:`build` and registers them in ``self.nets``;
+    :meth:`state_dict` / :meth:`load_state_dict` then cover them, plus whatever tensors
+    :meth:`extra_state` returns (mixture weights, cluster centers, ...).
+
+    Parameters
+    ----------
+    config : dataclass
+        The method's hyper-parameters.
+    sample_shape : tuple of int
+        Shape of one (scaled) sample as the networks see it.
+    device : torch.device
+    """
+
+    def __init__(self, config, sample_shape, device):
+        self.config = config
+        self.sample_shape = tuple(sample_shape)
+        self.device = torch.device(device)
+        self.nets: dict[str, nn.Module] = {}
+
+    # -- construction ----------------------------------------------------------------
+    @abstractmethod
+    def build(self) -> None:
+        """Create networks and optimisers (uses torch's RNG: call under a seeded fork_rng)."""
+
+    @abstractmethod
+    def init_state(self, data, rng: np.random.RandomState, **kwargs) -> None:
+        """Prepare training state from the data before the first iteration."""
+
+    @abstractmethod
+    def run_iteration(self, data, iteration: int, rng: np.random.RandomState) -> dict:
+        """One training iteration; returns its mean losses as Python floats."""
+
+    # -- inference (eval mode, called under inference_mode) --------------------------
+    @abstractmethod
+    def predict_proba(self, x: torch.Tensor) -> torch.Tensor:
+        """Soft cluster assignments of a batch of scaled samples, rows summing to 1."""
+
+    @abstractmethod
+    def transform(self, x: torch.Tensor) -> torch.Tensor:
+        """Embedding of a batch of scaled samples, ``(B, n_components)``."""
+
+    @abstractmethod
+    def generate(self, clusters: torch.Tensor) -> torch.Tensor:
+        """Generated samples (scaled) for the given cluster indices."""
+
+    def cluster_prior(self) -> torch.Tensor:
+        """Mixture weights used to draw clusters for :meth:`generate`; uniform by default."""
+        k = self.config.n_clusters
+        return torch.full((k,), 1.0 / k)
+
+    # -- modes and state -------------------------------------------------------------
+    def train(self) -> None:
+        for net in self.nets.values():
+            net.train()
+
+    def eval(self) -> None:
+        for net in self.nets.values():
+            net.eval()
+
+    def extra_state(self) -> dict:
+        return {}
+
+    def load_extra_state(self, state: dict) -> None:
+        for key, value in state.items():
+            setattr(self, key, value.to(self.device) if torch.is_tensor(value) else value)
+
+    def state_dict(self) -> dict:
+        """Everything needed to restore the fitted engine, as CPU tensors."""
+        return {
+            "nets": {k: {n: t.detach().cpu() for n, t in net.state_dict().items()}
+                     for k, net in self.nets.items()},
+            "extra": {k: (v.detach().cpu() if torch.is_tensor(v) else v)
+                      for k, v in self.extra_state().items()},
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        for k, sd in state["nets"].items():
+            self.nets[k].load_state_dict(sd)
+        self.load_extra_state(state["extra"])
+
+    def check_weights_finite(self) -> str | None:
+        """Name of the first network holding a non-finite parameter, or None."""
+        for name, net in self.nets.items():
+            for pname, p in net.named_parameters():
+                if not torch.isfinite(p).all():
+                    return f"{name}.{pname}"
+        return None
+
+
+class Callback:
+    """Hooks called by :func:`fit_loop`."""
+
+    def on_fit_begin(self, n_iter: int) -> None:
+        pass
+
+    def on_iteration_end(self, record: dict) -> None:
+        pass
+
+    def on_fit_end(self) -> None:
+        pass
+
+
+class ProgressBar(Callback):
+    """A tqdm bar over iterations showing the latest losses (``verbose >= 1``)."""
+
+    def __init__(self, desc: str = "fit"):
+        self.desc = desc
+        self.bar = None
+
+    def on_fit_begin(self, n_iter):
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=n_iter, desc=self.desc, unit="it", dynamic_ncols=True)
+
+    def on_iteration_end(self, record):
+        shown = {k: f"{v:.3g}" for k, v in record.items() if k not in ("iteration", "seconds")}
+        self.bar.set_postfix(shown, refresh=False)
+        self.bar.update(1)
+
+    def on_fit_end(self):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def epoch_batches(n: int, batch_size: int, n_batches: int,
+                  rng: np.random.RandomState) -> Iterable[np.ndarray]:
+    """``n_batches`` index arrays of size ``min(batch_size, n)``, walking random permutations."""
+    b = min(batch_size, n)
+    perm, pos = rng.permutation(n), 0
+    for _ in range(n_batches):
+        if pos + b > n:
+            perm, pos = rng.permutation(n), 0
+        yield perm[pos:pos + b]
+        pos += b
+
+
+def fit_loop(engine: Engine, data, n_iter: int, rng: np.random.RandomState,
+             callbacks: Iterable[Callback] = (), start: int = 0) -> list[dict]:
+    """Run ``engine.run_iteration`` for iterations ``start .. n_iter - 1``.
+
+    After each iteration the losses and weights are checked: a non-finite value raises
+    :class:`~skganem.exceptions.DivergenceError` naming the iteration and the quantity.
+
+    Returns
+    -------
+    history : list of dict
+        One record per iteration: ``iteration`` (1-based), the losses, ``seconds``.
+    """
+    callbacks = list(callbacks)
+    history: list[dict] = []
+    for cb in callbacks:
+        cb.on_fit_begin(n_iter - start)
+    try:
+        for it in range(start, n_iter):
+            t0 = time.perf_counter()
+            engine.train()
+            losses = engine.run_iteration(data, it, rng)
+            bad = [k for k, v in losses.items() if not math.isfinite(v)]
+            if bad:
+                raise DivergenceError(
+                    f"Training diverged at iteration {it + 1}: loss {bad[0]!r} is "
+                    f"{losses[bad[0]]}. Try lower learning rates, weight clipping or another "
+                    "random_state.")
+            bad_weight = engine.check_weights_finite()
+            if bad_weight:
+                raise DivergenceError(
+                    f"Training diverged at iteration {it + 1}: weights of {bad_weight} are "
+                    "not finite. Try lower learning rates or another random_state.")
+            record = {"iteration": it + 1, **losses, "seconds": time.perf_counter() - t0}
+            history.append(record)
+            for cb in callbacks:
+                cb.on_iteration_end(record)
+    finally:
+        engine.eval()
+        for cb in callbacks:
+            cb.on_fit_end()
+    return history
+
+
+class LossMeter:
+    """Accumulates losses on the device and syncs once, when read (no ``.item()`` per batch)."""
+
+    def __init__(self):
+        self.sums: dict[str, torch.Tensor] = {}
+        self.counts: dict[str, int] = {}
+
+    def add(self, name: str, value: torch.Tensor) -> None:
+        v = value.detach()
+        self.sums[name] = self.sums[name] + v if name in self.sums else v
+        self.counts[name] = self.counts.get(name, 0) + 1
+
+    def means(self) -> dict:
+        return {k: float(v) / self.counts[k] for k, v in self.sums.items()}

@@ -1,0 +1,176 @@
+"""Network building blocks, chosen from the shape of one sample.
+
+Flat samples ``(n_features,)`` get multi-layer perceptrons; images ``(C, H, W)`` get
+convolutional encoders (4x4 convolutions, stride 2, padding 1, as in GAN-EM's Table 4 and
+DCGAN) and transposed-convolution decoders. All widths are arguments; the estimators expose
+them as parameters.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+from torch import nn
+
+LEAK = 0.2
+
+
+@dataclass(frozen=True)
+class NetSpec:
+    """Widths of one method's networks.
+
+    Attributes
+    ----------
+    kind : {"mlp", "conv"}
+        Perceptrons for flat samples, convolutional nets for images.
+    hidden_dims : tuple of int
+        Hidden widths of the perceptrons; for conv nets, the fully connected layers between
+        the convolutional trunk and the output (encoders) or before it (decoders).
+    conv_channels : tuple of int
+        Channels of the encoder's convolutions. Decoders use the last two in reverse order.
+    """
+
+    kind: str
+    hidden_dims: tuple
+    conv_channels: tuple = ()
+    decoder_hidden_dims: tuple | None = None
+
+    @property
+    def decoder_hidden(self) -> tuple:
+        """Hidden widths of decoders (default: ``hidden_dims`` for MLPs, none for conv nets)."""
+        if self.decoder_hidden_dims is not None:
+            return tuple(self.decoder_hidden_dims)
+        return tuple(self.hidden_dims) if self.kind == "mlp" else ()
+
+
+def init_weights(module: nn.Module, std: float = 0.02) -> None:
+    """DCGAN/AMM initialisation: kernels ~ N(0, std), biases 0, BatchNorm scales ~ N(1, std)."""
+    for m in module.modules():
+        if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.normal_(m.weight, 0.0, std)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            nn.init.normal_(m.weight, 1.0, std)
+            nn.init.zeros_(m.bias)
+
+
+def mlp(sizes: Sequence[int], *, batchnorm: bool = False, dropout: float = 0.0,
+        last_activation: bool = False) -> nn.Sequential:
+    """Linear layers ``sizes[0] -> ... -> sizes[-1]`` with (BN,) LeakyReLU(0.2) (, dropout).
+
+    The last layer is linear unless ``last_activation``.
+    """
+    layers: list[nn.Module] = []
+    n = len(sizes) - 1
+    for i in range(n):
+        layers.append(nn.Linear(sizes[i], sizes[i + 1]))
+        if i < n - 1 or last_activation:
+            if batchnorm:
+                layers.append(nn.BatchNorm1d(sizes[i + 1]))
+            layers.append(nn.LeakyReLU(LEAK))
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+    return nn.Sequential(*layers)
+
+
+class ConvTrunk(nn.Module):
+    """Image -> flat features: 4x4 stride-2 convolutions with (BN,) LeakyReLU(0.2)."""
+
+    def __init__(self, image_shape, channels, *, batchnorm=True, dropout=0.0):
+        super().__init__()
+        c_in = image_shape[0]
+        layers: list[nn.Module] = []
+        for i, c in enumerate(channels):
+            layers.append(nn.Conv2d(c_in, c, 4, stride=2, padding=1))
+            if batchnorm and i > 0:  # DCGAN: no BN on the first layer's output
+                layers.append(nn.BatchNorm2d(c))
+            layers.append(nn.LeakyReLU(LEAK))
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+            c_in = c
+        layers.append(nn.Flatten())
+        self.net = nn.Sequential(*layers)
+        with torch.no_grad():
+            self.out_dim = int(self.net(torch.zeros((1,) + tuple(image_shape))).shape[1])
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class Encoder(nn.Module):
+    """Sample -> vector: a trunk (identity for flat samples) and a perceptron head.
+
+    ``features(x)`` returns the head's last hidden layer, ``forward(x)`` the output.
+    """
+
+    def __init__(self, sample_shape, out_dim, spec: NetSpec, *, batchnorm=False, dropout=0.0):
+        super().__init__()
+        if spec.kind == "conv":
+            self.trunk = ConvTrunk(sample_shape, spec.conv_channels, batchnorm=batchnorm,
+                                   dropout=dropout)
+            in_dim = self.trunk.out_dim
+        else:
+            self.trunk = nn.Identity()
+            in_dim = int(sample_shape[0])
+        self.body = mlp((in_dim, *spec.hidden_dims), batchnorm=batchnorm, dropout=dropout,
+                        last_activation=True) if spec.hidden_dims else nn.Identity()
+        self.feature_dim = spec.hidden_dims[-1] if spec.hidden_dims else in_dim
+        self.head = nn.Linear(self.feature_dim, out_dim)
+
+    def features(self, x):
+        return self.body(self.trunk(x))
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+class Decoder(nn.Module):
+    """Vector -> sample in ``[-1, 1]`` (tanh), matching the fitted data scaling."""
+
+    def __init__(self, in_dim, sample_shape, spec: NetSpec, *, batchnorm=True, dropout=0.0):
+        super().__init__()
+        self.sample_shape = tuple(sample_shape)
+        if spec.kind == "conv":
+            c, h, w = self.sample_shape
+            chans = tuple(reversed(spec.conv_channels))[-2:] if len(spec.conv_channels) > 1 \
+                else tuple(spec.conv_channels)
+            n_up = len(chans)
+            self.h0, self.w0 = math.ceil(h / 2 ** n_up), math.ceil(w / 2 ** n_up)
+            self.c0 = chans[0]
+            self.fc = mlp((in_dim, *spec.decoder_hidden, self.c0 * self.h0 * self.w0),
+                          batchnorm=batchnorm, dropout=dropout, last_activation=True)
+            layers: list[nn.Module] = []
+            for i, ch in enumerate(chans):
+                out_c = chans[i + 1] if i + 1 < n_up else c
+                layers.append(nn.ConvTranspose2d(ch, out_c, 4, stride=2, padding=1))
+                if i + 1 < n_up:
+                    if batchnorm:
+                        layers.append(nn.BatchNorm2d(out_c))
+                    layers.append(nn.LeakyReLU(LEAK))
+            self.deconv = nn.Sequential(*layers)
+        else:
+            self.fc = mlp((in_dim, *spec.decoder_hidden, self.sample_shape[0]),
+                          batchnorm=batchnorm, dropout=dropout)
+            self.deconv = None
+
+    def forward(self, v):
+        out = self.fc(v)
+        if self.deconv is not None:
+            out = self.deconv(out.view(-1, self.c0, self.h0, self.w0))
+            _, h, w = self.sample_shape
+            top, left = (out.shape[2] - h) // 2, (out.shape[3] - w) // 2
+            out = out[:, :, top:top + h, left:left + w]
+        return torch.tanh(out)
+
+
+def clip_weights_(module: nn.Module, bound: float | None) -> None:
+    """Clamp every parameter of ``module`` to ``[-bound, bound]`` (WGAN-style clipping)."""
+    if bound is None:
+        return
+    with torch.no_grad():
+        for p in module.parameters():
+            p.clamp_(-bound, bound)

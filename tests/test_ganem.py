@@ -1,0 +1,105 @@
+import numpy as np
+import pytest
+import torch
+
+from skganem import GANEMClustering
+from skganem import _losses
+from skganem.exceptions import DivergenceError
+from conftest import tiny
+
+
+def test_discriminator_loss_matches_eq2_by_hand():
+    # K = 2; logits -> probabilities via sigmoid; w weights the real class terms.
+    real = torch.tensor([[0.0, 2.0, 1.0]])
+    fake = torch.tensor([[-1.0, 0.5, -2.0]])
+    w = torch.tensor([[0.25, 0.75]])
+    s = torch.sigmoid
+    expected = (-(0.25 * torch.log(s(real[0, 0])) + 0.75 * torch.log(s(real[0, 1])))
+                - (torch.log(1 - s(fake[0, 0])) + torch.log(1 - s(fake[0, 1])))
+                - torch.log(s(real[0, 2])) - torch.log(1 - s(fake[0, 2])))
+    got = _losses.ganem_discriminator_loss(real, fake, w)
+    assert got.item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_generator_losses_by_hand():
+    fake = torch.tensor([[1.0, -1.0, 0.5]])
+    c = torch.tensor([0])
+    s = torch.sigmoid
+    kl = -0.5 * torch.exp(torch.tensor(1.0)) - torch.log(s(torch.tensor(0.5)))
+    assert _losses.ganem_generator_loss_kl(fake, c).item() == pytest.approx(kl.item(), rel=1e-6)
+    bce = -(torch.log(s(torch.tensor(1.0))) + torch.log(1 - s(torch.tensor(-1.0)))
+            + torch.log(s(torch.tensor(0.5))))
+    assert _losses.ganem_generator_loss_bce(fake, c).item() == pytest.approx(bce.item(), rel=1e-6)
+    # the Eq. 1 logit is clamped so exp() cannot overflow
+    huge = torch.tensor([[1e4, 0.0, 0.0]])
+    assert torch.isfinite(_losses.ganem_generator_loss_kl(huge, c))
+
+
+def test_fitted_attributes(blobs):
+    est = tiny(GANEMClustering, n_clusters=3, random_state=0).fit(blobs[0])
+    assert est.cluster_weights_.shape == (3,)
+    assert est.cluster_weights_.sum() == pytest.approx(1.0, abs=1e-5)
+    assert {"loss_d", "loss_g", "loss_e"} <= set(est.history_[0])
+    # the generator conditioned on c is sampled with clusters drawn from phi
+    _, c = est.sample(30, random_state=1)
+    assert set(np.unique(c)) <= {0, 1, 2}
+
+
+@pytest.mark.parametrize("kw", [dict(init="uniform"), dict(generator_loss="kl"),
+                                dict(optimizer="rmsprop", clip_value=0.5)])
+def test_options_run(blobs, kw):
+    est = tiny(GANEMClustering, n_clusters=3, random_state=0, **kw).fit(blobs[0])
+    assert np.all(np.isfinite(est.predict_proba(blobs[0])))
+
+
+def test_clip_value_bounds_generator_weights(blobs):
+    est = tiny(GANEMClustering, n_clusters=3, random_state=0, clip_value=0.01).fit(blobs[0])
+    for p in est.engine_.G.parameters():
+        assert p.abs().max().item() <= 0.01 + 1e-7
+
+
+def test_semi_supervised_uses_labels(blobs):
+    X, y = blobs
+    # Labels that contradict the geometry: cluster k is asked to be "true class (k+1) % 3".
+    y_lab = np.full_like(y, -1)
+    rng = np.random.RandomState(0)
+    idx = np.concatenate([rng.choice(np.flatnonzero(y == k), 10, replace=False) for k in range(3)])
+    y_lab[idx] = (y[idx] + 1) % 3
+    semi = tiny(GANEMClustering, n_clusters=3, random_state=0, semi_supervised=True,
+                label_tol=0.0).fit(X, y_lab)
+    np.testing.assert_array_equal(semi.predict(X[idx]), y_lab[idx])
+    assert "label_error" in semi.history_[-1]
+    unsup = tiny(GANEMClustering, n_clusters=3, random_state=0).fit(X, y_lab)
+    assert not np.array_equal(unsup.predict(X[idx]), y_lab[idx])
+
+
+def test_semi_supervised_validates_y(blobs):
+    X, y = blobs
+    est = tiny(GANEMClustering, n_clusters=3, semi_supervised=True)
+    with pytest.raises(ValueError, match="needs y"):
+        est.fit(X)
+    with pytest.raises(ValueError, match=r"\[0, n_clusters=3\)"):
+        est.fit(X, np.full_like(y, 5))
+    with pytest.raises(ValueError, match="no labeled"):
+        est.fit(X, np.full_like(y, -1))
+    with pytest.raises(ValueError, match="entries"):
+        est.fit(X, y[:10])
+
+
+def test_divergence_is_reported(blobs, monkeypatch):
+    from skganem._engines import ganem
+
+    def nan_loss(fake_logits, c):
+        return fake_logits.sum() * float("nan")
+    monkeypatch.setattr(ganem._losses, "ganem_generator_loss_bce", nan_loss)
+    with pytest.raises(DivergenceError, match="diverged at iteration 1: loss"):
+        tiny(GANEMClustering, n_clusters=3, random_state=0).fit(blobs[0])
+
+
+def test_verbose_progress(blobs, capsys):
+    tiny(GANEMClustering, n_clusters=3, random_state=0, verbose=1).fit(blobs[0])
+    err = capsys.readouterr().err
+    assert "GANEMClustering" in err and "loss_d" in err
+    tiny(GANEMClustering, n_clusters=3, random_state=0, verbose=0).fit(blobs[0])
+    captured = capsys.readouterr()
+    assert captured.err == "" and captured.out == ""
