@@ -4,15 +4,19 @@ Estimators
 ----------
 GANEMClustering
     GAN-EM: a conditional GAN in the M-step and an E-net in the E-step.
+KMGAN
+    KM-GAN: k-means in a GAN discriminator's feature space, with a center loss.
 """
 
 from ._version import __version__
 from .ganem import GANEMClustering
+from .kmgan import KMGAN
 from .metrics import (cluster_purity, clustering_accuracy, cluster_purity_scorer,
                       clustering_accuracy_scorer)
 
 __all__ = [
     "GANEMClustering",
+    "KMGAN",
     "cluster_purity",
     "cluster_purity_scorer",
     "clustering_accuracy",

@@ -241,6 +241,8 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
             engine.build()
             engine.init_state(data, rng, **self._init_state_kwargs(X, data, labels, rng))
             history = fit_loop(engine, data, self.n_iter, rng, callbacks)
+            with torch.inference_mode():
+                engine.finalize(data)
         self.engine_ = engine
         self.history_ = history
         self.n_iter_ = len(history)

@@ -14,7 +14,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from skganem import clustering_accuracy_scorer
+from skganem import KMGAN, clustering_accuracy_scorer
 from conftest import ESTIMATOR_CLASSES, RECOVERY, tiny
 
 pytestmark = pytest.mark.parametrize("cls", ESTIMATOR_CLASSES, ids=lambda c: c.__name__)
@@ -105,9 +105,15 @@ def test_sample_in_user_units(cls, fitted, blobs):
     assert np.all(Xs >= X.min(axis=0) - 1e-6) and np.all(Xs <= X.max(axis=0) + 1e-6)
     Xs2, c2 = est.sample(20, random_state=0)
     np.testing.assert_array_equal(Xs, Xs2)
-    _, c3 = est.sample(5, cluster=1, random_state=0)
-    with pytest.raises(ValueError, match="cluster"):
-        est.sample(5, cluster=7)
+    if cls is KMGAN:  # unconditional generator: rows are labelled by predict
+        np.testing.assert_array_equal(c, est.predict(Xs))
+        with pytest.raises(ValueError, match="unconditional"):
+            est.sample(5, cluster=1)
+    else:
+        _, c3 = est.sample(5, cluster=1, random_state=0)
+        np.testing.assert_array_equal(c3, 1)
+        with pytest.raises(ValueError, match="cluster"):
+            est.sample(5, cluster=7)
     with pytest.raises(ValueError, match="n_samples"):
         est.sample(0)
 

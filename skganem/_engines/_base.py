@@ -49,6 +49,9 @@ class Engine(ABC):
     def run_iteration(self, data, iteration: int, rng: np.random.RandomState) -> dict:
         """One training iteration; returns its mean losses as Python floats."""
 
+    def finalize(self, data) -> None:
+        """Called once after the last iteration, networks in eval mode (e.g. calibration)."""
+
     # -- inference (eval mode, called under inference_mode) --------------------------
     @abstractmethod
     def predict_proba(self, x: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,48 @@
+"""k-means pieces in torch, for the engines (which do not import scikit-learn)."""
+
+from __future__ import annotations
+
+import torch
+
+
+def nearest(x: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:
+    """Index of the nearest center (Euclidean) for each row of ``x``."""
+    return torch.cdist(x, centers).argmin(dim=1)
+
+
+def kmeans_plus_plus(x: torch.Tensor, k: int, n_lloyd: int = 20) -> torch.Tensor:
+    """k-means++ seeding (Arthur & Vassilvitskii) followed by ``n_lloyd`` Lloyd iterations.
+
+    Uses torch's global RNG (the estimators seed it inside a fork).
+    """
+    n = x.shape[0]
+    centers = x[torch.randint(n, (1,), device=x.device)]
+    d2 = torch.cdist(x, centers).pow(2).squeeze(1)
+    for _ in range(1, k):
+        probs = d2 / d2.sum() if d2.sum() > 0 else torch.full_like(d2, 1.0 / n)
+        nxt = x[torch.multinomial(probs, 1)]
+        centers = torch.cat([centers, nxt])
+        d2 = torch.minimum(d2, torch.cdist(x, nxt).pow(2).squeeze(1))
+    for _ in range(n_lloyd):
+        labels = nearest(x, centers)
+        sums = torch.zeros_like(centers).index_add(0, labels, x)
+        counts = torch.bincount(labels, minlength=k).to(x.dtype).unsqueeze(1)
+        centers = torch.where(counts > 0, sums / counts.clamp(min=1), centers)
+    return centers
+
+
+def minibatch_kmeans_update_(centers: torch.Tensor, counts: torch.Tensor, x: torch.Tensor,
+                             labels: torch.Tensor) -> None:
+    """Sculley's mini-batch k-means step, in place.
+
+    Each center moves towards the mean of its batch members with the per-center learning
+    rate ``n_batch / count`` where ``count`` accumulates all rows it has been assigned.
+    """
+    k = centers.shape[0]
+    sums = torch.zeros_like(centers).index_add(0, labels, x)
+    n_batch = torch.bincount(labels, minlength=k).to(x.dtype)
+    counts += n_batch
+    has = n_batch > 0
+    eta = torch.where(has, n_batch / counts.clamp(min=1), torch.zeros_like(counts)).unsqueeze(1)
+    means = sums / n_batch.clamp(min=1).unsqueeze(1)
+    centers.mul_(1 - eta).add_(eta * means)

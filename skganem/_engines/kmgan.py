@@ -1,0 +1,203 @@
+"""KM-GAN training engine (Wang et al.), Algorithm 1 (and the reduced Algorithm 2).
+
+The discriminator D is a feature extractor ending in ``n_components`` sigmoid units
+(Tables 2, 3). Real centers are seeded by k-means++ on D(X); each training step takes a real
+and a generated batch, labels both by their nearest center, and makes three Adam updates in
+the paper's order: D on L_D (Eq. 5, + lambda (L_intra - L_inter), Eq. 7), G on L_G (Eq. 6,
++ lambda L_inter), then D and G together on the center loss (Eq. 4). The centers then move
+by one mini-batch k-means step (Sculley). D's weights are clipped after each update.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from .. import _losses
+from .._device import batch_slices
+from .._networks import Decoder, Encoder, NetSpec, clip_weights_, init_weights
+from ._base import Engine, LossMeter, epoch_batches
+from ._kmeans import kmeans_plus_plus, minibatch_kmeans_update_, nearest
+
+
+@dataclass
+class KMGANConfig:
+    """Hyper-parameters of the KM-GAN engine (see :class:`skganem.KMGAN`)."""
+
+    n_clusters: int
+    n_components: int
+    spec: NetSpec
+    noise_dim: int = 100
+    batch_size: int = 64
+    lr: float = 2e-4
+    clip_value: float | None = 1.0
+    d_round: float = 0.0
+    lambda_: float = 0.0
+    variant: str = "feature"
+    batchnorm: bool = True
+    init_rows: int = 20000
+
+
+class _SigmoidFeatures(torch.nn.Module):
+    """D as a feature extractor: an encoder whose last layer has sigmoid units."""
+
+    def __init__(self, encoder: Encoder):
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, x):
+        return torch.sigmoid(self.encoder(x))
+
+
+class KMGANEngine(Engine):
+    """Generator G(z) and feature extractor D(x) with k real and k generated centers."""
+
+    def build(self):
+        cfg = self.config
+        self.G = Decoder(cfg.noise_dim, self.sample_shape, cfg.spec, batchnorm=cfg.batchnorm)
+        self.D = _SigmoidFeatures(Encoder(self.sample_shape, cfg.n_components, cfg.spec,
+                                          batchnorm=cfg.batchnorm))
+        self.nets = {"G": self.G, "D": self.D}
+        for net in self.nets.values():
+            init_weights(net)
+            net.to(self.device)
+        betas = (0.5, 0.999)
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr, betas=betas)
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.lr, betas=betas)
+        self.opt_c = torch.optim.Adam(list(self.D.parameters()) + list(self.G.parameters()),
+                                      lr=cfg.lr, betas=betas)
+        dim = cfg.n_components if cfg.variant == "feature" else int(
+            torch.tensor(self.sample_shape).prod())
+        self.centers = torch.zeros(cfg.n_clusters, dim, device=self.device)
+        self.temperature = torch.tensor(1.0, device=self.device)
+
+    def _space(self, x: torch.Tensor) -> torch.Tensor:
+        """Where k-means runs: D's features, or the input space for the reduced variant."""
+        return self.D(x) if self.config.variant == "feature" else x.reshape(x.shape[0], -1)
+
+    def init_state(self, data, rng):
+        cfg = self.config
+        n = min(data.n, cfg.init_rows)
+        idx = rng.choice(data.n, size=n, replace=False) if n < data.n else None
+        self.D.eval()
+        with torch.no_grad():
+            rows = [self._space(data.rows(idx[sl] if idx is not None else sl))
+                    for sl in batch_slices(n, 1024)]
+        self.D.train()
+        # Real centers by k-means++ (Algorithm 1); generated centers start as a copy, so that
+        # center m of real and generated data correspond.
+        self.centers = kmeans_plus_plus(torch.cat(rows), cfg.n_clusters)
+        self.fake_centers = self.centers.clone()
+        self.counts = torch.zeros(cfg.n_clusters, device=self.device)
+        self.fake_counts = torch.zeros(cfg.n_clusters, device=self.device)
+
+    def _noise(self, n):
+        return torch.randn(n, self.config.noise_dim, device=self.device)
+
+    def run_iteration(self, data, iteration, rng):
+        """One epoch: ``ceil(n / batch_size)`` steps of Algorithm 1 (or 2)."""
+        cfg = self.config
+        meter = LossMeter()
+        n_batches = int(math.ceil(data.n / cfg.batch_size))
+        step = self._step_feature if cfg.variant == "feature" else self._step_reduced
+        for idx in epoch_batches(data.n, cfg.batch_size, n_batches, rng):
+            for name, value in step(data.rows(idx)).items():
+                meter.add(name, value)
+        return meter.means()
+
+    def _adam(self, opt, loss):
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    def _step_feature(self, x):
+        cfg = self.config
+        z = self._noise(x.shape[0])
+        fake = self.G(z)
+        with torch.no_grad():  # labels by the nearest current center
+            lab_r = nearest(self.D(x), self.centers)
+            lab_f = nearest(self.D(fake), self.fake_centers)
+        c_real, c_gen = self.centers[lab_r], self.centers[lab_f]
+        # 1) D: min ||D(x) - C_real|| - ||D(G(z)) - C_gen|| (Eq. 5) [+ lambda (intra - inter)]
+        f_r, f_f = self.D(x), self.D(fake.detach())
+        loss_d = _losses.kmgan_discriminator_loss(f_r, c_real, f_f, c_gen)
+        if cfg.lambda_:
+            intra, inter = _losses.kmgan_intra_inter(f_r, f_f)
+            loss_d = loss_d + cfg.lambda_ * (intra - inter)
+        self._adam(self.opt_d, loss_d)
+        clip_weights_(self.D, cfg.clip_value)
+        # 2) G: min ||D(G(z)) - C_gen|| (Eq. 6) [+ lambda inter]
+        f_f = self.D(fake)
+        loss_g = _losses.kmgan_generator_loss(f_f, c_gen)
+        if cfg.lambda_:
+            loss_g = loss_g + cfg.lambda_ * _losses.kmgan_intra_inter(self.D(x).detach(), f_f)[1]
+        self._adam(self.opt_g, loss_g)
+        # 3) D and G together: min L_center (Eq. 4), floored at d_round.
+        f_r, f_f = self.D(x), self.D(self.G(z))
+        loss_c = _losses.kmgan_center_loss(f_r, lab_r, self.centers, f_f, lab_f,
+                                           self.fake_centers, cfg.d_round)
+        self._adam(self.opt_c, loss_c)
+        clip_weights_(self.D, cfg.clip_value)
+        # 4) centers: one mini-batch k-means step on the batch features (Eq. 3).
+        with torch.no_grad():
+            f_r, f_f = f_r.detach(), f_f.detach()
+            minibatch_kmeans_update_(self.centers, self.counts, f_r, nearest(f_r, self.centers))
+            minibatch_kmeans_update_(self.fake_centers, self.fake_counts, f_f,
+                                     nearest(f_f, self.fake_centers))
+        return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(), "loss_center": loss_c.detach()}
+
+    def _step_reduced(self, x):
+        """Algorithm 2: k-means in the input space; centers enter through D(C)."""
+        cfg = self.config
+        z = self._noise(x.shape[0])
+        fake = self.G(z)
+        flat_r = x.reshape(x.shape[0], -1)
+        with torch.no_grad():
+            lab_r = nearest(flat_r, self.centers)
+            lab_f = nearest(fake.reshape(fake.shape[0], -1), self.centers)
+        shape = (-1,) + self.sample_shape
+        c_real = self.centers[lab_r].reshape(shape)
+        c_gen = self.centers[lab_f].reshape(shape)
+        # center loss ||D(C~_real) - D(C~_gen)||_1: the centers are points of the input space,
+        # so only D receives its gradient (G enters through the labels alone).
+        loss_c = (self.D(c_real) - self.D(c_gen)).abs().sum().clamp(min=cfg.d_round)
+        if loss_c.requires_grad:
+            self._adam(self.opt_c, loss_c)
+        loss_d = torch.linalg.norm(self.D(x) - self.D(c_real))
+        self._adam(self.opt_d, loss_d)
+        clip_weights_(self.D, cfg.clip_value)
+        loss_g = torch.linalg.norm(self.D(self.G(z)) - self.D(c_gen).detach())
+        self._adam(self.opt_g, loss_g)
+        with torch.no_grad():
+            minibatch_kmeans_update_(self.centers, self.counts, flat_r, lab_r)
+        return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(), "loss_center": loss_c.detach()}
+
+    def finalize(self, data):
+        """Fit the softmax temperature: mean squared distance of rows to their center."""
+        total, n = 0.0, 0
+        with torch.no_grad():
+            for sl in batch_slices(data.n, 1024):
+                d2 = torch.cdist(self._space(data.rows(sl)), self.centers).pow(2)
+                total += float(d2.min(dim=1).values.sum())
+                n += sl.stop - sl.start
+        self.temperature = torch.tensor(max(total / max(n, 1), 1e-12), device=self.device)
+
+    # -- inference ---------------------------------------------------------------------
+    def sq_distances(self, x):
+        # exact pairwise distances: cdist's matmul shortcut depends on the batch size
+        return torch.cdist(self._space(x), self.centers,
+                           compute_mode="donot_use_mm_for_euclid_dist").pow(2)
+
+    def predict_proba(self, x):
+        return torch.softmax(-self.sq_distances(x) / self.temperature, dim=1)
+
+    def transform(self, x):
+        return self.D(x)
+
+    def generate(self, clusters):
+        return self.G(self._noise(clusters.shape[0]))
+
+    def extra_state(self):
+        return {"centers": self.centers, "temperature": self.temperature}
