@@ -259,9 +259,13 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
         X = self._validate_X(X, reset=False)
         return DataSource(X, self.scaler_, self.engine_.device, self.engine_.sample_shape)
 
+    def _proba_fn(self):
+        """The engine method giving soft assignments (a subclass may select another)."""
+        return self.engine_.predict_proba
+
     def _proba(self, data) -> np.ndarray:
         self.engine_.eval()
-        proba = batched_inference(self.engine_.predict_proba, data, INFERENCE_BATCH_SIZE)
+        proba = batched_inference(self._proba_fn(), data, INFERENCE_BATCH_SIZE)
         proba = proba.astype(np.float64)
         return proba / proba.sum(axis=1, keepdims=True)
 

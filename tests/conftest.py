@@ -2,13 +2,14 @@ import numpy as np
 import pytest
 from sklearn.datasets import make_blobs
 
-from skganem import GANEMClustering, KMGAN
+from skganem import AMMClustering, GANEMClustering, KMGAN
 
 # Tiny settings: every fit in the default test run takes well under a few seconds on 2 cores.
 TINY = {
     GANEMClustering: dict(hidden_dims=(32,), n_components=4, n_iter=2, min_m_steps=10,
                           e_steps=10, e_batch_size=32, batch_size=32),
     KMGAN: dict(hidden_dims=(32,), n_components=4, n_iter=2, batch_size=32),
+    AMMClustering: dict(hidden_dims=(32,), n_components=4, n_iter=2, batch_size=32),
 }
 
 
@@ -16,6 +17,7 @@ TINY = {
 RECOVERY = {
     GANEMClustering: dict(n_iter=3, min_m_steps=200, e_steps=100),
     KMGAN: dict(n_iter=5),
+    AMMClustering: dict(n_iter=5),
 }
 
 

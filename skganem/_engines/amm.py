@@ -1,0 +1,211 @@
+"""AMM / SAMM training engine (Adversarially Learned Mixture Model), Algorithms 1 and 2.
+
+Inference side q(x, y, z) = q(x) q(y|x) q(z|x, y) (Eq. 6): an encoder trunk f(x), the head
+G_y giving ``h_y = mu_y + sigma_y * eps`` and ``y = softmax(h_y)`` (Eq. 8, 9), and the head
+G_z(f(x), y) giving ``z = mu_z + sigma_z * eps`` (Eq. 10). Synthesis side
+p(x, y, z) = p(y) p(z|y) p(x|y, z) (Eq. 11): a multinomial p(y), a Gaussian mixture p(z|y)
+with learned (Eq. 12) or fixed means and variances, and the decoder G_x(y, z). One joint
+discriminator D(x, y, z) plays the game of Eq. 13 with the gradient penalty of Eq. 18.
+SAMM adds the labeled game of Eq. 14 (Algorithm 2).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .. import _losses
+from .._networks import Decoder, Encoder, NetSpec, init_weights, mlp
+from ._base import Engine, LossMeter, epoch_batches
+
+
+@dataclass
+class AMMConfig:
+    """Hyper-parameters of the AMM engine (see :class:`skganem.AMMClustering`)."""
+
+    n_clusters: int
+    n_components: int
+    spec: NetSpec
+    batch_size: int = 64
+    lr: float = 2e-4
+    gp_weight: float = 10.0
+    dropout: float = 0.2
+    prior: str = "learned"
+    batchnorm: bool = True
+
+
+class _Inference(nn.Module):
+    """G_y(x) and G_z(x, y) on a shared trunk f(x)."""
+
+    def __init__(self, sample_shape, k, latent, spec, dropout, batchnorm):
+        super().__init__()
+        self.trunk = Encoder(sample_shape, 1, spec, batchnorm=batchnorm, dropout=dropout)
+        feat = self.trunk.feature_dim
+        self.y_head = nn.Linear(feat, 2 * k)               # mu_y, log sigma_y^2
+        self.z_head = mlp((feat + k, feat, 2 * latent), dropout=dropout)  # mu_z, log sigma_z^2
+
+    def forward(self, x, y=None, noise=True):
+        """Returns (y, mu_y, z, mu_z); ``y`` given (labeled rows) skips G_y."""
+        f = self.trunk.features(x)
+        mu_y, logvar_y = self.y_head(f).chunk(2, dim=1)
+        if y is None:
+            h_y = mu_y + torch.exp(0.5 * logvar_y) * torch.randn_like(mu_y) if noise else mu_y
+            y = torch.softmax(h_y, dim=1)
+        mu_z, logvar_z = self.z_head(torch.cat([f, y], dim=1)).chunk(2, dim=1)
+        z = mu_z + torch.exp(0.5 * logvar_z) * torch.randn_like(mu_z) if noise else mu_z
+        return y, mu_y, z, mu_z
+
+
+class _MixturePrior(nn.Module):
+    """p(z|y=k) = N(m_k, diag(s_k^2)); learned by reparameterisation (Eq. 12) or fixed."""
+
+    def __init__(self, k, latent, learned):
+        super().__init__()
+        means = torch.randn(k, latent)
+        logvar = torch.zeros(k, latent)
+        if learned:
+            self.means, self.logvar = nn.Parameter(means), nn.Parameter(logvar)
+        else:
+            self.register_buffer("means", means)
+            self.register_buffer("logvar", logvar)
+
+    def sample(self, y_idx):
+        mean = self.means[y_idx]
+        return mean + torch.exp(0.5 * self.logvar[y_idx]) * torch.randn_like(mean)
+
+    def log_joint(self, z, log_prior):
+        """``log p(z|y=k) + log p(y=k)`` for every k: the Bayes classifier of Eq. 19."""
+        var = torch.exp(self.logvar)                        # (K, L)
+        diff2 = (z.unsqueeze(1) - self.means.unsqueeze(0)).pow(2) / var.unsqueeze(0)
+        log_n = -0.5 * (diff2 + self.logvar.unsqueeze(0) + math.log(2 * math.pi)).sum(2)
+        return log_n + log_prior.unsqueeze(0)
+
+
+class _JointCritic(nn.Module):
+    """D(x, y, z): x-trunk, y- and z-perceptrons, concatenated into a joint perceptron."""
+
+    def __init__(self, sample_shape, k, latent, spec, dropout):
+        super().__init__()
+        self.x_net = Encoder(sample_shape, 1, spec, batchnorm=False, dropout=dropout)
+        self.y_net = mlp((k, 64, 64), dropout=dropout, last_activation=True)
+        self.z_net = mlp((latent, 64, 64), dropout=dropout, last_activation=True)
+        self.joint = mlp((self.x_net.feature_dim + 128, 256, 256, 1), dropout=dropout)
+
+    def forward(self, x, y, z):
+        h = torch.cat([self.x_net.features(x), self.y_net(y), self.z_net(z)], dim=1)
+        return self.joint(h).squeeze(1)
+
+
+class AMMEngine(Engine):
+    """Encoder (G_y, G_z), mixture prior (p(y), G_z(y)), decoder G_x and critic D."""
+
+    def build(self):
+        cfg = self.config
+        k, latent = cfg.n_clusters, cfg.n_components
+        self.enc = _Inference(self.sample_shape, k, latent, cfg.spec, cfg.dropout,
+                              cfg.batchnorm and cfg.spec.kind == "conv")
+        self.dec = Decoder(k + latent, self.sample_shape, cfg.spec, batchnorm=cfg.batchnorm)
+        self.D = _JointCritic(self.sample_shape, k, latent, cfg.spec, cfg.dropout)
+        for net in (self.enc, self.dec, self.D):
+            init_weights(net)  # N(0, 0.02) kernels, zero biases (Sec. 4)
+        # The mixture means are drawn N(0, I) after the N(0, 0.02) init, so that the
+        # components start apart (our choice; the paper does not say).
+        self.prior = _MixturePrior(k, latent, cfg.prior == "learned")
+        self.nets = {"enc": self.enc, "dec": self.dec, "D": self.D, "prior": self.prior}
+        for net in self.nets.values():
+            net.to(self.device)
+        betas = (0.5, 0.999)
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr, betas=betas)
+        gen_params = [p for n in ("enc", "dec", "prior") for p in self.nets[n].parameters()]
+        self.opt_g = torch.optim.Adam(gen_params, lr=cfg.lr, betas=betas)
+        self.log_prior = torch.full((k,), -math.log(k), device=self.device)
+
+    def init_state(self, data, rng, labels=None, class_prior=None):
+        """``labels`` (-1 = unlabeled) switch on SAMM; ``class_prior`` sets p(y)."""
+        if class_prior is not None:
+            self.log_prior = torch.log(torch.as_tensor(class_prior, dtype=torch.float32,
+                                                       device=self.device))
+        self.labeled_idx = None
+        if labels is not None:
+            self.labeled_idx = np.flatnonzero(labels >= 0)
+            self.labeled_y = torch.as_tensor(labels[self.labeled_idx], device=self.device)
+
+    def _prior_triple(self, n):
+        """(x~, y, z) from p(y) p(z|y) p(x|y, z)."""
+        y_idx = torch.multinomial(self.log_prior.exp(), n, replacement=True)
+        y = F.one_hot(y_idx, self.config.n_clusters).float()
+        z = self.prior.sample(y_idx)
+        return self.dec(torch.cat([y, z], dim=1)), y, z
+
+    def _game(self, x, y_obs=None):
+        """Discriminator and generator losses of one game (Eq. 13, or Eq. 14 with ``y_obs``)."""
+        cfg = self.config
+        y_q, _, z_q, _ = self.enc(x, y=y_obs)
+        x_p, y_p, z_p = self._prior_triple(x.shape[0])
+        loss_d = _losses.amm_discriminator_loss(
+            self.D(x, y_q.detach(), z_q.detach()), self.D(x_p.detach(), y_p, z_p.detach()))
+        if cfg.gp_weight:
+            loss_d = loss_d + _losses.gradient_penalty(self.D, (x, y_q, z_q), (x_p, y_p, z_p),
+                                                       cfg.gp_weight)
+        return loss_d, (x, y_q, z_q), (x_p, y_p, z_p)
+
+    def run_iteration(self, data, iteration, rng):
+        """One epoch of Algorithm 1 (or 2 with labels): D step, then all generators."""
+        cfg = self.config
+        meter = LossMeter()
+        n_batches = int(math.ceil(data.n / cfg.batch_size))
+        for idx in epoch_batches(data.n, cfg.batch_size, n_batches, rng):
+            games = [self._game(data.rows(idx))]
+            if self.labeled_idx is not None:  # SAMM: the labeled game on labeled rows
+                pick = rng.choice(self.labeled_idx.size, size=min(cfg.batch_size,
+                                  self.labeled_idx.size), replace=False)
+                y_obs = F.one_hot(self.labeled_y[torch.as_tensor(pick, device=self.device)],
+                                  cfg.n_clusters).float()
+                games.append(self._game(data.rows(self.labeled_idx[pick]), y_obs))
+            w = 1.0 / len(games)  # Algorithm 2 halves each game's losses
+            loss_d = w * sum(g[0] for g in games)
+            self.opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            self.opt_d.step()
+            loss_g = w * sum(_losses.amm_generator_loss(self.D(*q), self.D(*p))
+                             for _, q, p in games)
+            self.opt_g.zero_grad(set_to_none=True)
+            loss_g.backward()
+            self.opt_g.step()
+            meter.add("loss_d", loss_d)
+            meter.add("loss_g", loss_g)
+        return meter.means()
+
+    # -- inference ---------------------------------------------------------------------
+    def predict_proba(self, x):
+        """softmax(mu_y(x)) without sampling noise."""
+        _, mu_y, _, _ = self.enc(x, noise=False)
+        return torch.softmax(mu_y, dim=1)
+
+    def predict_proba_bayes(self, x):
+        """p(y|z) for z the mean of q(z|x, y): Bayes' rule on the mixture prior (Eq. 19)."""
+        return torch.softmax(self.prior.log_joint(self.transform(x), self.log_prior), dim=1)
+
+    def transform(self, x):
+        """Mean of q(z|x, y) with y = softmax(mu_y(x))."""
+        return self.enc(x, noise=False)[3]
+
+    def decode(self, z):
+        """G_x(y, z) with y the one-hot Bayes cluster of z (Eq. 19)."""
+        y_idx = self.prior.log_joint(z, self.log_prior).argmax(1)
+        return self.dec(torch.cat([F.one_hot(y_idx, self.config.n_clusters).float(), z], 1))
+
+    def generate(self, clusters):
+        y = F.one_hot(clusters, self.config.n_clusters).float()
+        return self.dec(torch.cat([y, self.prior.sample(clusters)], dim=1))
+
+    def cluster_prior(self):
+        return self.log_prior.exp().detach().cpu()
+
+    def extra_state(self):
+        return {"log_prior": self.log_prior}
