@@ -10,9 +10,12 @@ the engine's ``init_state`` and the fitted attributes it exposes.
 from __future__ import annotations
 
 import numbers
+import os
 import warnings
+from pathlib import Path
 from abc import ABC, abstractmethod
 
+import joblib
 import numpy as np
 import scipy.sparse as sp
 import torch
@@ -23,7 +26,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ._device import DataSource, batched_inference, load_device, resolve_device
-from ._engines import ProgressBar, fit_loop
+from ._engines import Callback, ProgressBar, fit_loop
 from ._networks import NetSpec
 from ._scaling import RangeScaler
 from ._version import __version__
@@ -55,6 +58,39 @@ class _TorchSeed:
         return self._fork.__exit__(*exc)
 
 
+class _Checkpoint(Callback):
+    """Saves the estimator (``joblib``) every ``checkpoint_every`` iterations, atomically.
+
+    A checkpoint loads with ``joblib.load`` as a fitted estimator (without ``labels_``);
+    ``set_params(warm_start=True).fit(X)`` continues its training.
+    """
+
+    def __init__(self, estimator, engine, history):
+        self.estimator, self.engine, self.history = estimator, engine, history
+        self.path = Path(estimator.checkpoint_path)
+        self.done = []
+
+    def on_iteration_end(self, record):
+        self.done.append(record)
+        if record["iteration"] % self.estimator.checkpoint_every:
+            return
+        est = self.estimator
+        # The estimator is saved as it would be if fit stopped here.
+        backup = {k: est.__dict__[k] for k in ("engine_", "history_", "n_iter_", "labels_")
+                  if k in est.__dict__}
+        est._store_fit_state(self.engine, self.history + self.done)
+        est.__dict__.pop("labels_", None)
+        self.engine.eval()
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        joblib.dump(est, tmp)
+        os.replace(tmp, self.path)
+        self.engine.train()
+        for k in ("engine_", "history_", "n_iter_", "labels_"):
+            est.__dict__.pop(k, None)
+        est.__dict__.update(backup)
+
+
 class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin,
                         BaseEstimator, ABC):
     """Base class of the GAN clustering estimators. Not for direct use."""
@@ -69,6 +105,9 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "n_iter": [Interval(numbers.Integral, 1, None, closed="left")],
         "device": [str, torch.device, None],
+        "warm_start": ["boolean"],
+        "checkpoint_path": [str, os.PathLike, None],
+        "checkpoint_every": [Interval(numbers.Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -78,7 +117,8 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
 
     def __init__(self, n_clusters=8, *, n_components=32, image_shape=None, architecture="auto",
                  hidden_dims=(256, 256), conv_channels=(32, 64), batch_size=64, n_iter=30,
-                 device="auto", random_state=None, verbose=0):
+                 warm_start=False, checkpoint_path=None, checkpoint_every=1, device="auto",
+                 random_state=None, verbose=0):
         self.n_clusters = n_clusters
         self.n_components = n_components
         self.image_shape = image_shape
@@ -87,6 +127,9 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
         self.conv_channels = conv_channels
         self.batch_size = batch_size
         self.n_iter = n_iter
+        self.warm_start = warm_start
+        self.checkpoint_path = checkpoint_path
+        self.checkpoint_every = checkpoint_every
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -223,35 +266,53 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
             The fitted estimator.
         """
         self._check_param_values()
-        X = self._validate_X(X, reset=True)
+        warm = self.warm_start and hasattr(self, "engine_")
+        if warm:
+            X = self._validate_X(X, reset=False)
+        else:
+            X = self._validate_X(X, reset=True)
         n = X.shape[0]
         if n < self.n_clusters:
             raise ValueError(
                 f"n_samples={n} should be >= n_clusters={self.n_clusters}.")
         labels = self._validate_y(y, n) if self._uses_labels() else None
         rng = check_random_state(self.random_state)
-        device = resolve_device(self.device)
-        sample_shape = self.image_shape_ or (X.shape[1],)
-        spec = self._net_spec(self.image_shape_)
-        self.scaler_ = RangeScaler.fit(X, per_feature=self.image_shape_ is None)
-        data = DataSource(X, self.scaler_, device, sample_shape)
-        engine = self._make_engine(sample_shape, spec, device)
+        if warm:
+            engine, start, history = self.engine_, self.n_iter_, list(self.history_)
+            device = engine.device
+        else:
+            device = resolve_device(self.device)
+            self.scaler_ = RangeScaler.fit(X, per_feature=self.image_shape_ is None)
+            engine = self._make_engine(self.image_shape_ or (X.shape[1],),
+                                       self._net_spec(self.image_shape_), device)
+            start, history = 0, []
+        data = DataSource(X, self.scaler_, device, engine.sample_shape)
         callbacks = [ProgressBar(type(self).__name__)] if self.verbose else []
+        if self.checkpoint_path is not None:
+            callbacks.append(_Checkpoint(self, engine, history))
         with _TorchSeed(_seed_from(rng), device):
-            engine.build()
-            engine.init_state(data, rng, **self._init_state_kwargs(X, data, labels, rng))
-            history = fit_loop(engine, data, self.n_iter, rng, callbacks)
+            if warm:
+                engine.resume(data, rng, **self._init_state_kwargs(X, data, labels, rng))
+            else:
+                engine.build()
+                engine.init_state(data, rng, **self._init_state_kwargs(X, data, labels, rng))
+            history.extend(fit_loop(engine, data, start + self.n_iter, rng, callbacks,
+                                    start=start))
             with torch.inference_mode():
                 engine.finalize(data)
+        self._store_fit_state(engine, history)
+        # Final inference pass: labels_ agree with predict(X) on the training data.
+        self.labels_ = self._proba(data).argmax(axis=1)
+        return self
+
+    def _store_fit_state(self, engine, history):
+        """Set the fitted attributes that describe the trained engine."""
         self.engine_ = engine
         self.history_ = history
         self.n_iter_ = len(history)
-        self.device_ = str(device)
+        self.device_ = str(engine.device)
         self._n_features_out = self.n_components
-        # Final inference pass: labels_ agree with predict(X) on the training data.
-        self.labels_ = self._proba(data).argmax(axis=1)
         self._set_method_attributes()
-        return self
 
     # ----------------------------------------------------------------- inference
     def _data(self, X) -> DataSource:

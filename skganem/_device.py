@@ -124,6 +124,4 @@ class DataSource:
             if isinstance(index, np.ndarray):
                 index = torch.as_tensor(index, device=self.device)
             return self._cached[index]
-        if isinstance(index, np.ndarray):
-            index = np.sort(index)  # memmap reads are faster in order; batches are unordered sets
-        return self._convert(self.X[index])
+        return self._convert(self.X[index])  # keeps the order of ``index`` (rows <-> weights)

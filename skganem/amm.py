@@ -61,6 +61,15 @@ class AMMClustering(BaseGANClustering):
     semi_supervised : bool, default=False
         If True, ``fit(X, y)`` uses labels in ``[0, n_clusters)`` with -1 for unlabeled rows
         (SAMM). If False, ``y`` is ignored.
+    warm_start : bool, default=False
+        If True and the estimator is fitted, ``fit`` continues training the existing networks
+        for ``n_iter`` more iterations instead of starting anew.
+    checkpoint_path : str or path-like, default=None
+        If set, the estimator is saved there (``joblib``) every ``checkpoint_every``
+        iterations. ``joblib.load(path)`` gives a fitted estimator (without ``labels_``);
+        ``set_params(warm_start=True).fit(X)`` resumes its training.
+    checkpoint_every : int, default=1
+        Iterations between checkpoints.
     device : str or torch.device, default="auto"
     random_state : int, RandomState instance or None, default=None
     verbose : int, default=0
@@ -101,12 +110,15 @@ class AMMClustering(BaseGANClustering):
     def __init__(self, n_clusters=8, *, n_components=64, image_shape=None, architecture="auto",
                  hidden_dims=(256, 256), conv_channels=(32, 64), batch_size=64, n_iter=30,
                  lr=2e-4, gp_weight=10.0, dropout=0.2, prior="learned",
-                 predict_method="encoder", semi_supervised=False, device="auto",
-                 random_state=None, verbose=0):
+                 predict_method="encoder", semi_supervised=False, warm_start=False,
+                 checkpoint_path=None, checkpoint_every=1, device="auto", random_state=None,
+                 verbose=0):
         super().__init__(n_clusters, n_components=n_components, image_shape=image_shape,
                          architecture=architecture, hidden_dims=hidden_dims,
                          conv_channels=conv_channels, batch_size=batch_size, n_iter=n_iter,
-                         device=device, random_state=random_state, verbose=verbose)
+                         warm_start=warm_start, checkpoint_path=checkpoint_path,
+                         checkpoint_every=checkpoint_every, device=device,
+                         random_state=random_state, verbose=verbose)
         self.lr = lr
         self.gp_weight = gp_weight
         self.dropout = dropout

@@ -100,6 +100,15 @@ class GANEMClustering(BaseGANClustering):
         is ignored.
     label_tol : float, default=0.05
         Error on the labeled rows at which the semi-supervised E-net training stops.
+    warm_start : bool, default=False
+        If True and the estimator is fitted, ``fit`` continues training the existing networks
+        for ``n_iter`` more iterations instead of starting anew.
+    checkpoint_path : str or path-like, default=None
+        If set, the estimator is saved there (``joblib``) every ``checkpoint_every``
+        iterations. ``joblib.load(path)`` gives a fitted estimator (without ``labels_``);
+        ``set_params(warm_start=True).fit(X)`` resumes its training.
+    checkpoint_every : int, default=1
+        Iterations between checkpoints.
     device : str or torch.device, default="auto"
         ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
     random_state : int, RandomState instance or None, default=None
@@ -180,11 +189,14 @@ class GANEMClustering(BaseGANClustering):
                  n_iter=30, m_epochs=5.0, min_m_steps=500, e_steps=300, e_batch_size=200, lr_d=2e-4, lr_g=2e-4,
                  lr_e=2e-4, lr_decay=0.98, optimizer="adam", generator_loss="bce",
                  clip_value=None, init="kmeans", semi_supervised=False, label_tol=0.05,
-                 device="auto", random_state=None, verbose=0):
+                 warm_start=False, checkpoint_path=None, checkpoint_every=1, device="auto",
+                 random_state=None, verbose=0):
         super().__init__(n_clusters, n_components=n_components, image_shape=image_shape,
                          architecture=architecture, hidden_dims=hidden_dims,
                          conv_channels=conv_channels, batch_size=batch_size, n_iter=n_iter,
-                         device=device, random_state=random_state, verbose=verbose)
+                         warm_start=warm_start, checkpoint_path=checkpoint_path,
+                         checkpoint_every=checkpoint_every, device=device,
+                         random_state=random_state, verbose=verbose)
         self.noise_dim = noise_dim
         self.m_epochs = m_epochs
         self.min_m_steps = min_m_steps

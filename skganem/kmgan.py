@@ -21,7 +21,7 @@ class KMGAN(BaseGANClustering):
     ``n_components`` sigmoid outputs. Real centers are seeded by k-means++ on D(X); each step
     labels a real and a generated batch by their nearest centers, updates D on Eq. 5, G on
     Eq. 6, then D and G together on the center loss of Eq. 4, and moves the centers by one
-    mini-batch k-means step. With ``lambda_ > 0`` the generalized losses of Eq. 7 are used;
+    mini-batch k-means step. With ``lambda_reg > 0`` the generalized losses of Eq. 7 are used;
     ``variant="reduced"`` runs k-means in the input space (Algorithm 2) for comparison.
 
     Parameters
@@ -55,7 +55,7 @@ class KMGAN(BaseGANClustering):
         Floor of the center loss (Eq. 4): below it the loss gives no gradient. The paper's
         values (10,000 on MNIST) belong to its unnormalised implementation; 0 is its choice on
         synthetic data.
-    lambda_ : float, default=0.0
+    lambda_reg : float, default=0.0
         Weight of the generalized terms ``L_intra`` / ``L_inter`` (Eq. 7); 0 disables them.
     variant : {"feature", "reduced"}, default="feature"
         ``"feature"``: k-means on D's features (Algorithm 1). ``"reduced"``: k-means in the
@@ -63,6 +63,15 @@ class KMGAN(BaseGANClustering):
     temperature : "auto" or float, default="auto"
         Temperature ``T`` of ``predict_proba = softmax(-||D(x) - c_m||^2 / T)``. ``"auto"``:
         the mean squared distance of the training rows to their nearest center.
+    warm_start : bool, default=False
+        If True and the estimator is fitted, ``fit`` continues training the existing networks
+        for ``n_iter`` more iterations instead of starting anew.
+    checkpoint_path : str or path-like, default=None
+        If set, the estimator is saved there (``joblib``) every ``checkpoint_every``
+        iterations. ``joblib.load(path)`` gives a fitted estimator (without ``labels_``);
+        ``set_params(warm_start=True).fit(X)`` resumes its training.
+    checkpoint_every : int, default=1
+        Iterations between checkpoints.
     device : str or torch.device, default="auto"
     random_state : int, RandomState instance or None, default=None
     verbose : int, default=0
@@ -104,25 +113,27 @@ class KMGAN(BaseGANClustering):
         "lr": [Interval(numbers.Real, 0, None, closed="neither")],
         "clip_value": [Interval(numbers.Real, 0, None, closed="neither"), None],
         "d_round": [Interval(numbers.Real, 0, None, closed="left")],
-        "lambda_": [Interval(numbers.Real, 0, None, closed="left")],
+        "lambda_reg": [Interval(numbers.Real, 0, None, closed="left")],
         "variant": [StrOptions({"feature", "reduced"})],
         "temperature": [StrOptions({"auto"}), Interval(numbers.Real, 0, None, closed="neither")],
     }
 
     def __init__(self, n_clusters=8, *, n_components=32, image_shape=None, architecture="auto",
                  hidden_dims=(256, 256), conv_channels=(32, 64), noise_dim=100, batch_size=64,
-                 n_iter=30, lr=2e-4, clip_value=1.0, d_round=0.0, lambda_=0.0,
-                 variant="feature", temperature="auto", device="auto", random_state=None,
-                 verbose=0):
+                 n_iter=30, lr=2e-4, clip_value=1.0, d_round=0.0, lambda_reg=0.0,
+                 variant="feature", temperature="auto", warm_start=False, checkpoint_path=None,
+                 checkpoint_every=1, device="auto", random_state=None, verbose=0):
         super().__init__(n_clusters, n_components=n_components, image_shape=image_shape,
                          architecture=architecture, hidden_dims=hidden_dims,
                          conv_channels=conv_channels, batch_size=batch_size, n_iter=n_iter,
-                         device=device, random_state=random_state, verbose=verbose)
+                         warm_start=warm_start, checkpoint_path=checkpoint_path,
+                         checkpoint_every=checkpoint_every, device=device,
+                         random_state=random_state, verbose=verbose)
         self.noise_dim = noise_dim
         self.lr = lr
         self.clip_value = clip_value
         self.d_round = d_round
-        self.lambda_ = lambda_
+        self.lambda_reg = lambda_reg
         self.variant = variant
         self.temperature = temperature
 
@@ -130,7 +141,7 @@ class KMGAN(BaseGANClustering):
         config = KMGANConfig(
             n_clusters=self.n_clusters, n_components=self.n_components, spec=spec,
             noise_dim=self.noise_dim, batch_size=self.batch_size, lr=self.lr,
-            clip_value=self.clip_value, d_round=self.d_round, lambda_=self.lambda_,
+            clip_value=self.clip_value, d_round=self.d_round, lambda_reg=self.lambda_reg,
             variant=self.variant)
         return KMGANEngine(config, sample_shape, device)
 

@@ -16,7 +16,7 @@ TINY = {
 # Still small, but enough training to recover three well-separated blobs.
 RECOVERY = {
     GANEMClustering: dict(n_iter=3, min_m_steps=200, e_steps=100),
-    KMGAN: dict(n_iter=5),
+    KMGAN: dict(n_iter=20),
     AMMClustering: dict(n_iter=5),
 }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from abc import ABC, abstractmethod
 from typing import Iterable
 
@@ -86,6 +87,32 @@ class Engine(ABC):
         for key, value in state.items():
             setattr(self, key, value.to(self.device) if torch.is_tensor(value) else value)
 
+    def training_state(self) -> dict:
+        """Tensors that training needs beyond :meth:`extra_state` (assignments, counts...)."""
+        return {}
+
+    def resume(self, data, rng, **kwargs) -> None:
+        """Prepare a fitted engine to continue training on ``data`` (``warm_start``).
+
+        By default this re-runs :meth:`init_state`; engines whose state must survive (mixture
+        weights, centers) override it.
+        """
+        self.init_state(data, rng, **kwargs)
+
+    def snapshot(self) -> dict:
+        """An in-memory copy of the weights and training state (for roll-back)."""
+        return {
+            "nets": {k: {n: t.detach().clone() for n, t in net.state_dict().items()}
+                     for k, net in self.nets.items()},
+            "extra": {k: (v.detach().clone() if torch.is_tensor(v) else v)
+                      for k, v in {**self.extra_state(), **self.training_state()}.items()},
+        }
+
+    def restore(self, snap: dict) -> None:
+        for k, sd in snap["nets"].items():
+            self.nets[k].load_state_dict(sd)
+        self.load_extra_state(snap["extra"])
+
     def state_dict(self) -> dict:
         """Everything needed to restore the fitted engine, as CPU tensors."""
         return {
@@ -163,6 +190,8 @@ def fit_loop(engine: Engine, data, n_iter: int, rng: np.random.RandomState,
 
     After each iteration the losses and weights are checked: a non-finite value raises
     :class:`~skganem.exceptions.DivergenceError` naming the iteration and the quantity.
+    A ``KeyboardInterrupt`` during an iteration rolls the engine back to the end of the last
+    completed iteration and returns (with a warning); during the first one it propagates.
 
     Returns
     -------
@@ -171,8 +200,10 @@ def fit_loop(engine: Engine, data, n_iter: int, rng: np.random.RandomState,
     """
     callbacks = list(callbacks)
     history: list[dict] = []
+    snap = None
     for cb in callbacks:
         cb.on_fit_begin(n_iter - start)
+    it = start
     try:
         for it in range(start, n_iter):
             t0 = time.perf_counter()
@@ -191,8 +222,16 @@ def fit_loop(engine: Engine, data, n_iter: int, rng: np.random.RandomState,
                     "not finite. Try lower learning rates or another random_state.")
             record = {"iteration": it + 1, **losses, "seconds": time.perf_counter() - t0}
             history.append(record)
+            snap = engine.snapshot()
             for cb in callbacks:
                 cb.on_iteration_end(record)
+    except KeyboardInterrupt:
+        if snap is None:
+            raise
+        engine.restore(snap)
+        warnings.warn(
+            f"Training was interrupted during iteration {it + 1}; the model keeps the state "
+            f"of iteration {it} (continue with warm_start=True).", UserWarning, stacklevel=3)
     finally:
         engine.eval()
         for cb in callbacks:

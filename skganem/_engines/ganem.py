@@ -216,3 +216,10 @@ class GANEMEngine(Engine):
 
     def extra_state(self):
         return {"phi": self.phi}
+
+    def training_state(self):
+        return {"W": self.W}
+
+    def resume(self, data, rng, w_init=None, labels=None):
+        """Continue from the E-net: ``w = E(x)`` on the (possibly new) data."""
+        self.init_state(data, rng, w_init=self._assign(data).cpu().numpy(), labels=labels)

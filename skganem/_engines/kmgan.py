@@ -34,7 +34,7 @@ class KMGANConfig:
     lr: float = 2e-4
     clip_value: float | None = 1.0
     d_round: float = 0.0
-    lambda_: float = 0.0
+    lambda_reg: float = 0.0
     variant: str = "feature"
     batchnorm: bool = True
     init_rows: int = 20000
@@ -72,6 +72,7 @@ class KMGANEngine(Engine):
             torch.tensor(self.sample_shape).prod())
         self.centers = torch.zeros(cfg.n_clusters, dim, device=self.device)
         self.temperature = torch.tensor(1.0, device=self.device)
+        self.fake_centers = self.counts = self.fake_counts = None  # set by init_state
 
     def _space(self, x: torch.Tensor) -> torch.Tensor:
         """Where k-means runs: D's features, or the input space for the reduced variant."""
@@ -123,16 +124,16 @@ class KMGANEngine(Engine):
         # 1) D: min ||D(x) - C_real|| - ||D(G(z)) - C_gen|| (Eq. 5) [+ lambda (intra - inter)]
         f_r, f_f = self.D(x), self.D(fake.detach())
         loss_d = _losses.kmgan_discriminator_loss(f_r, c_real, f_f, c_gen)
-        if cfg.lambda_:
+        if cfg.lambda_reg:
             intra, inter = _losses.kmgan_intra_inter(f_r, f_f)
-            loss_d = loss_d + cfg.lambda_ * (intra - inter)
+            loss_d = loss_d + cfg.lambda_reg * (intra - inter)
         self._adam(self.opt_d, loss_d)
         clip_weights_(self.D, cfg.clip_value)
         # 2) G: min ||D(G(z)) - C_gen|| (Eq. 6) [+ lambda inter]
         f_f = self.D(fake)
         loss_g = _losses.kmgan_generator_loss(f_f, c_gen)
-        if cfg.lambda_:
-            loss_g = loss_g + cfg.lambda_ * _losses.kmgan_intra_inter(self.D(x).detach(), f_f)[1]
+        if cfg.lambda_reg:
+            loss_g = loss_g + cfg.lambda_reg * _losses.kmgan_intra_inter(self.D(x).detach(), f_f)[1]
         self._adam(self.opt_g, loss_g)
         # 3) D and G together: min L_center (Eq. 4), floored at d_round.
         f_r, f_f = self.D(x), self.D(self.G(z))
@@ -201,3 +202,15 @@ class KMGANEngine(Engine):
 
     def extra_state(self):
         return {"centers": self.centers, "temperature": self.temperature}
+
+    def training_state(self):
+        return {"fake_centers": self.fake_centers, "counts": self.counts,
+                "fake_counts": self.fake_counts}
+
+    def resume(self, data, rng):
+        """Keep the centers; restart the mini-batch counts if they were not kept."""
+        if getattr(self, "fake_centers", None) is None:
+            self.fake_centers = self.centers.clone()
+        for name in ("counts", "fake_counts"):
+            if getattr(self, name, None) is None:
+                setattr(self, name, torch.zeros(self.config.n_clusters, device=self.device))
