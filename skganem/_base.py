@@ -242,9 +242,16 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
             raise ValueError(
                 f"architecture={self.architecture!r} needs images: set image_shape or pass "
                 "X as an (n, height, width) or (n, channels, height, width) array.")
-        if arch == "paper":
-            return self._paper_spec
-        return NetSpec(arch, tuple(self.hidden_dims), tuple(self.conv_channels))
+        spec = self._paper_spec if arch == "paper" else NetSpec(
+            arch, tuple(self.hidden_dims), tuple(self.conv_channels))
+        if spec.kind == "conv":
+            need = 2 ** len(spec.conv_channels)
+            if min(image_shape[1:]) < need:
+                raise ValueError(
+                    f"Images of {image_shape[1]}x{image_shape[2]} pixels are too small for "
+                    f"{len(spec.conv_channels)} stride-2 convolutions (at least {need}x{need} "
+                    "needed): use fewer conv_channels or architecture='mlp'.")
+        return spec
 
     # ----------------------------------------------------------------- fit
     @_fit_context(prefer_skip_nested_validation=True)

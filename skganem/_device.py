@@ -84,11 +84,24 @@ def batched_inference(
     return np.concatenate(outs, axis=0)
 
 
+def is_memory_mapped(X) -> bool:
+    """Whether X is (a view of) a memory-mapped buffer, e.g. a ``numpy.memmap``."""
+    import mmap
+
+    obj = X
+    while obj is not None:
+        if isinstance(obj, (np.memmap, mmap.mmap)):
+            return True
+        obj = getattr(obj, "base", None)
+    return False
+
+
 class DataSource:
     """Rows of a 2-D host array served as scaled float32 tensors on a device.
 
-    Small arrays are copied to the device once; large ones (or ``numpy.memmap``) stay on the
-    host and are streamed a mini-batch at a time, so that no full copy is made.
+    Small arrays are copied to the device once; large ones, and memory-mapped ones (or views
+    of them, as ``validate_data`` returns for a float32 ``numpy.memmap``), stay on the host and
+    are streamed a mini-batch at a time, so that no full copy is made.
 
     Parameters
     ----------
@@ -110,7 +123,7 @@ class DataSource:
         self.sample_shape = tuple(sample_shape)
         self.n = X.shape[0]
         self._cached = None
-        if not isinstance(X, np.memmap) and self.n * X.shape[1] * 4 <= preload_bytes:
+        if not is_memory_mapped(X) and self.n * X.shape[1] * 4 <= preload_bytes:
             self._cached = self._convert(X)
 
     def _convert(self, block: np.ndarray) -> torch.Tensor:
