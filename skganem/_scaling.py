@@ -31,7 +31,7 @@ class RangeScaler:
 
     @classmethod
     def fit(cls, X: np.ndarray, per_feature: bool, low: float = -1.0, high: float = 1.0,
-            chunk: int = 65536):
+            chunk: int = 8192):
         if per_feature:
             dmin = np.full(X.shape[1], np.inf)
             dmax = np.full(X.shape[1], -np.inf)

@@ -164,7 +164,7 @@ class AMMClustering(BaseGANClustering):
 
         Returns
         -------
-        X_original : ndarray of shape (n_samples, n_features_in_)
+        X_original : ndarray of shape (n_samples, n_features)
             Reconstructions in the units of the training data.
         """
         check_is_fitted(self, "engine_")

@@ -27,8 +27,8 @@ def kmeans_pca_assignments(X_scaled: np.ndarray, n_clusters: int, rng, *,
     pca = PCA(n_components=n_comp, random_state=rng).fit(X_fit)
     km = KMeans(n_clusters, n_init=4, random_state=rng).fit(pca.transform(X_fit))
     labels = np.concatenate([
-        km.predict(pca.transform(np.asarray(X_scaled[s:s + 65536], dtype=np.float32)))
-        for s in range(0, n, 65536)])
+        km.predict(pca.transform(np.asarray(X_scaled[s:s + 8192], dtype=np.float32)))
+        for s in range(0, n, 8192)])
     return np.eye(n_clusters, dtype=np.float32)[labels]
 
 

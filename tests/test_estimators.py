@@ -250,3 +250,18 @@ def test_invalid_parameters(cls, blobs):
         tiny(cls, hidden_dims=(8, -1)).fit(blobs[0])
     with pytest.raises(ValueError, match="device"):
         tiny(cls, device="tpu").fit(blobs[0])
+
+
+def test_pca_pipeline_and_cross_val_predict(cls, blobs):
+    from sklearn.decomposition import PCA
+    from sklearn.model_selection import cross_val_predict
+
+    X, y = blobs
+    pipe = Pipeline([("pca", PCA(n_components=3)), ("clu", tiny(cls, n_clusters=3,
+                                                                  random_state=0))])
+    labels = pipe.fit_predict(X)
+    assert labels.shape == (X.shape[0],)
+    assert pipe.transform(X).shape == (X.shape[0], pipe[-1].n_components)
+    # inductive use: every row predicted by a model fitted on the other folds
+    pred = cross_val_predict(tiny(cls, n_clusters=3, random_state=0), X, y, cv=3)
+    assert pred.shape == (X.shape[0],) and set(np.unique(pred)) <= {0, 1, 2}
