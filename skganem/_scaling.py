@@ -38,7 +38,7 @@ class RangeScaler:
         else:
             dmin, dmax = np.array([np.inf]), np.array([-np.inf])
         for start in range(0, X.shape[0], chunk):  # chunked: works on memmaps
-            block = np.asarray(X[start:start + chunk], dtype=np.float64)
+            block = np.asarray(X[start:start + chunk], dtype=np.float32)
             if per_feature:
                 dmin = np.minimum(dmin, block.min(axis=0))
                 dmax = np.maximum(dmax, block.max(axis=0))
@@ -53,9 +53,14 @@ class RangeScaler:
         return np.where(span > 0, span, 1.0)
 
     def transform(self, X: np.ndarray) -> np.ndarray:
-        unit = (np.asarray(X, dtype=np.float64) - self.data_min) / self._span
-        unit = np.where(self.data_max - self.data_min > 0, unit, 0.5)
-        return (self.low + unit * (self.high - self.low)).astype(np.float32)
+        """To the target range, in float32 (no float64 temporaries on large blocks)."""
+        const = self.data_max - self.data_min <= 0
+        scale = np.where(const, 0.0, (self.high - self.low) / self._span).astype(np.float32)
+        offset = np.where(const, (self.low + self.high) / 2,
+                          self.low - self.data_min * scale).astype(np.float32)
+        out = np.asarray(X, dtype=np.float32) * scale
+        out += offset
+        return out
 
     def inverse_transform(self, X: np.ndarray) -> np.ndarray:
         unit = (np.asarray(X, dtype=np.float64) - self.low) / (self.high - self.low)

@@ -15,7 +15,7 @@ from ._networks import NetSpec
 
 
 def kmeans_pca_assignments(X_scaled: np.ndarray, n_clusters: int, rng, *,
-                           n_components: int = 50, max_rows: int = 20000) -> np.ndarray:
+                           n_components: int = 50, max_rows: int = 10000) -> np.ndarray:
     """One-hot assignments from k-means on a PCA of the (scaled) data.
 
     PCA and k-means are fitted on at most ``max_rows`` rows and applied to all rows in chunks.
