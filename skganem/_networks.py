@@ -105,6 +105,7 @@ class Encoder(nn.Module):
     """Sample -> vector: a trunk (identity for flat samples) and a perceptron head.
 
     ``features(x)`` returns the head's last hidden layer, ``forward(x)`` the output.
+    With ``out_dim=None`` there is no output layer: the encoder is a feature extractor.
     """
 
     def __init__(self, sample_shape, out_dim, spec: NetSpec, *, batchnorm=False, dropout=0.0):
@@ -119,12 +120,14 @@ class Encoder(nn.Module):
         self.body = mlp((in_dim, *spec.hidden_dims), batchnorm=batchnorm, dropout=dropout,
                         last_activation=True) if spec.hidden_dims else nn.Identity()
         self.feature_dim = spec.hidden_dims[-1] if spec.hidden_dims else in_dim
-        self.head = nn.Linear(self.feature_dim, out_dim)
+        self.head = nn.Linear(self.feature_dim, out_dim) if out_dim is not None else None
 
     def features(self, x):
         return self.body(self.trunk(x))
 
     def forward(self, x):
+        if self.head is None:
+            return self.features(x)
         return self.head(self.features(x))
 
 

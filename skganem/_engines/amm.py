@@ -44,7 +44,7 @@ class _Inference(nn.Module):
 
     def __init__(self, sample_shape, k, latent, spec, dropout, batchnorm):
         super().__init__()
-        self.trunk = Encoder(sample_shape, 1, spec, batchnorm=batchnorm, dropout=dropout)
+        self.trunk = Encoder(sample_shape, None, spec, batchnorm=batchnorm, dropout=dropout)
         feat = self.trunk.feature_dim
         self.y_head = nn.Linear(feat, 2 * k)               # mu_y, log sigma_y^2
         self.z_head = mlp((feat + k, feat, 2 * latent), dropout=dropout)  # mu_z, log sigma_z^2
@@ -91,7 +91,7 @@ class _JointCritic(nn.Module):
 
     def __init__(self, sample_shape, k, latent, spec, dropout):
         super().__init__()
-        self.x_net = Encoder(sample_shape, 1, spec, batchnorm=False, dropout=dropout)
+        self.x_net = Encoder(sample_shape, None, spec, batchnorm=False, dropout=dropout)
         self.y_net = mlp((k, 64, 64), dropout=dropout, last_activation=True)
         self.z_net = mlp((latent, 64, 64), dropout=dropout, last_activation=True)
         self.joint = mlp((self.x_net.feature_dim + 128, 256, 256, 1), dropout=dropout)
