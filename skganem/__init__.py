@@ -15,7 +15,7 @@ from .amm import AMMClustering
 from .ganem import GANEMClustering
 from .kmgan import KMGAN
 from .metrics import (cluster_purity, clustering_accuracy, cluster_purity_scorer,
-                      clustering_accuracy_scorer)
+                      clustering_accuracy_scorer, confidence_scorer, silhouette_scorer)
 
 __all__ = [
     "AMMClustering",
@@ -25,5 +25,7 @@ __all__ = [
     "cluster_purity_scorer",
     "clustering_accuracy",
     "clustering_accuracy_scorer",
+    "confidence_scorer",
+    "silhouette_scorer",
     "__version__",
 ]

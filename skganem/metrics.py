@@ -77,3 +77,63 @@ def cluster_purity(y_true, y_pred) -> float:
 clustering_accuracy_scorer = make_scorer(clustering_accuracy)
 #: Scorer for cluster purity (many-to-one).
 cluster_purity_scorer = make_scorer(cluster_purity)
+
+
+# ----------------------------------------------------------- model selection without labels
+def _flat(X):
+    X = np.asarray(X, dtype=np.float64)
+    return X.reshape(X.shape[0], -1)
+
+
+def silhouette_scorer(estimator, X, y=None, *, space="input", sample_size=2000,
+                      random_state=0):
+    """Silhouette of the estimator's clusters on ``X``: a label-free score for choosing K.
+
+    Use it as ``GridSearchCV(est, {"n_clusters": [...]}, scoring=silhouette_scorer)``; ``y``
+    is ignored. The clusters are ``estimator.predict(X)``. ``space="input"`` measures the
+    silhouette on the rows of ``X`` themselves, a space that is the same for every K (the
+    default); ``space="transform"`` uses ``estimator.transform(X)``, which changes with K.
+    The score is computed on at most ``sample_size`` rows (fixed ``random_state``). A single
+    cluster scores -1 (the worst), so that a grid never picks a collapsed model.
+
+    Parameters
+    ----------
+    estimator : fitted clustering estimator with ``predict`` (and ``transform`` if used)
+    X : array-like of shape (n_samples, ...)
+    y : ignored
+    space : {"input", "transform"}, default="input"
+    sample_size : int or None, default=2000
+    random_state : int, default=0
+
+    Returns
+    -------
+    score : float in [-1, 1], higher is better
+    """
+    from sklearn.metrics import silhouette_score
+
+    labels = np.asarray(estimator.predict(X))
+    if np.unique(labels).size < 2:
+        return -1.0
+    if space == "input":
+        Z = _flat(X)
+    elif space == "transform":
+        Z = np.asarray(estimator.transform(X), dtype=np.float64)
+    else:
+        raise ValueError(f"space must be 'input' or 'transform', got {space!r}")
+    n = Z.shape[0]
+    if sample_size is not None and n > sample_size:
+        idx = np.random.RandomState(random_state).choice(n, sample_size, replace=False)
+        Z, labels = Z[idx], labels[idx]
+        if np.unique(labels).size < 2:
+            return -1.0
+    return float(silhouette_score(Z, labels))
+
+
+def confidence_scorer(estimator, X, y=None):
+    """Mean assignment confidence ``mean_i max_k predict_proba(X)[i, k]``; ``y`` is ignored.
+
+    A label-free score for ``GridSearchCV``. It tends to prefer fewer clusters (each row has
+    fewer competitors), so use it to compare models with the same K (e.g. seeds or other
+    parameters) rather than across K; see the benchmark in the documentation.
+    """
+    return float(np.asarray(estimator.predict_proba(X)).max(axis=1).mean())

@@ -1,0 +1,1 @@
+"""skganem's reproducible benchmark suite: ``python -m benchmarks --help``."""

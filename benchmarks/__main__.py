@@ -1,0 +1,114 @@
+"""Command line of the benchmark suite.
+
+    python -m benchmarks run --suite cpu          # every method, digits + MNIST-10k, 3 seeds
+    python -m benchmarks run --datasets digits --methods ganem kmeans --seeds 0 1 2
+    python -m benchmarks report                   # rewrite docs/benchmarks.md and the README
+    python -m benchmarks overhead                 # engine vs bare PyTorch loop, s/iteration
+    python -m benchmarks kselect --dataset digits --ks 6 8 10 12 14
+
+MNIST is read from ``--mnist``, else ``$SKGANEM_MNIST``, else ``../shared/data/mnist_train.npz``
+(an ``.npz`` with ``X``, ``y`` or a folder with the IDX files). The ``gpu`` suite adds the full
+60,000 rows; run it on a machine with a GPU (or ask for it on a CPU knowing it takes hours).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from . import report, suite
+
+RESULTS_DIR = suite.HERE / "results"
+
+
+def _cmd_run(args):
+    if args.suite:
+        datasets, methods, seeds = suite.SUITES[args.suite]
+    else:
+        datasets, methods, seeds = (), (), (0, 1, 2)
+    datasets = args.datasets or datasets
+    methods = args.methods or methods
+    seeds = args.seeds if args.seeds is not None else seeds
+    if not datasets or not methods:
+        sys.exit("give --suite, or --datasets and --methods")
+    suite.run(datasets, methods, seeds, device=args.device, n_iter=args.n_iter,
+              mnist=args.mnist, out=args.out, skip_done=args.skip_done)
+    if not args.no_report:
+        report.write(suite.load_records(args.out))
+        print(report.suite_markdown(suite.load_records(args.out)))
+
+
+def _cmd_report(args):
+    records = suite.load_records(args.out)
+    report.write(records)
+    print(report.suite_markdown(records))
+
+
+def _cmd_overhead(args):
+    from . import overhead
+
+    X, _, _, _ = suite.load_dataset(args.dataset, args.mnist)
+    records = []
+    for method in args.methods:
+        def factory(n_iter, method=method):
+            return suite.make_estimator(method, 10, 0, device="cpu", n_iter=n_iter)
+        records.append(overhead.measure(method, X, factory, extra_iters=args.extra_iters))
+    out = RESULTS_DIR / f"overhead_{args.dataset}.json"
+    out.write_text(json.dumps(records, indent=1))
+    print("| estimator | library s/iter | bare loop s/iter | ratio |\n|---|---|---|---|")
+    for r in records:
+        print(f"| {r['method']} | {r['engine_s_per_iter']:.2f} | {r['bare_s_per_iter']:.2f} | "
+              f"{r['ratio']:.3f} |")
+
+
+def _cmd_kselect(args):
+    from . import kselect
+
+    records = kselect.run(args.dataset, args.method, args.ks, args.seeds, n_iter=args.n_iter)
+    out = RESULTS_DIR / "kselect.json"
+    old = json.loads(out.read_text()) if out.exists() else []
+    out.write_text(json.dumps(old + records, indent=1))
+    print(kselect.markdown(old + records))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("run", help="fit methods on data sets over seeds")
+    p.add_argument("--suite", choices=sorted(suite.SUITES))
+    p.add_argument("--datasets", nargs="+", choices=["digits", "mnist10k", "mnist60k"])
+    p.add_argument("--methods", nargs="+", choices=suite.METHODS)
+    p.add_argument("--seeds", nargs="+", type=int)
+    p.add_argument("--n-iter", type=int, help="iterations of the skganem estimators")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--mnist", default=None)
+    p.add_argument("--out", default=suite.RESULTS)
+    p.add_argument("--skip-done", action="store_true",
+                   help="skip (data set, method, seed) already in the results file")
+    p.add_argument("--no-report", action="store_true", help="do not rewrite the docs")
+    p.set_defaults(func=_cmd_run)
+    p = sub.add_parser("report", help="rewrite docs/benchmarks.md and the README table")
+    p.add_argument("--out", default=suite.RESULTS)
+    p.set_defaults(func=_cmd_report)
+    p = sub.add_parser("overhead", help="library engine vs a bare PyTorch loop")
+    p.add_argument("--dataset", default="digits", choices=["digits", "mnist10k"])
+    p.add_argument("--methods", nargs="+", default=list(suite.SKGANEM_METHODS),
+                   choices=suite.SKGANEM_METHODS)
+    p.add_argument("--extra-iters", type=int, default=2)
+    p.add_argument("--mnist", default=None)
+    p.set_defaults(func=_cmd_overhead)
+    p = sub.add_parser("kselect", help="choose n_clusters without labels")
+    p.add_argument("--dataset", default="digits", choices=["digits", "mnist10k"])
+    p.add_argument("--method", default="ganem", choices=suite.METHODS)
+    p.add_argument("--ks", nargs="+", type=int, default=[6, 8, 10, 12, 14])
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument("--n-iter", type=int, default=None)
+    p.set_defaults(func=_cmd_kselect)
+    args = ap.parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

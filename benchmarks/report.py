@@ -1,0 +1,118 @@
+"""Markdown tables from the suite's JSON records, written into the docs and the README."""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+
+from .suite import LABELS, METHODS, ROOT
+
+DATASET_TITLES = {
+    "digits": "scikit-learn digits (1,797 8x8 images; scores on the training rows)",
+    "mnist10k": ("MNIST-10k (fit on 10,000 rows; ACC/ARI/NMI on them; *test ACC* on 10,000 "
+                 "other rows of the file, never seen in training)"),
+    "mnist60k": "MNIST, all 60,000 training rows",
+}
+
+
+def latest(records):
+    """One record per (data set, method, seed): the last one written."""
+    keep = OrderedDict()
+    for r in records:
+        keep[(r["dataset"], r["method"], r["seed"])] = r
+    return list(keep.values())
+
+
+def _ms(values, digits=3):
+    values = [v for v in values if v is not None]
+    if not values:
+        return "—"
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{np.mean(values):.{digits}f} ± {np.std(values):.{digits}f}"
+
+
+def _num(value):
+    return f"{value:,.0f}" if value >= 10 else f"{value:.1f}"
+
+
+def dataset_table(records, dataset):
+    rows = [r for r in latest(records) if r["dataset"] == dataset]
+    if not rows:
+        return ""
+    has_test = any(r.get("n_test") for r in rows)
+    head = ["method", "seeds", "ACC", "ARI", "NMI"] + (["test ACC"] if has_test else []) + \
+        ["fit s", "predict rows/s", "peak RSS MB", "device"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for method in METHODS:
+        rs = [r for r in rows if r["method"] == method]
+        if not rs:
+            continue
+        cells = [LABELS.get(method, method), ", ".join(str(r["seed"]) for r in rs),
+                 _ms([r["acc"] for r in rs]), _ms([r["ari"] for r in rs]),
+                 _ms([r["nmi"] for r in rs])]
+        if has_test:
+            cells.append(_ms([r.get("test_acc") for r in rs]))
+        cells += [_num(np.mean([r["fit_seconds"] for r in rs])),
+                  _num(np.mean([r["predict_rows_per_s"] for r in rs])),
+                  _num(max(r["peak_rss_mb"] for r in rs)),
+                  ", ".join(sorted({r["device"] for r in rs}))]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def environment_line(records):
+    rs = latest(records)
+    def vals(key):
+        return ", ".join(sorted({str(r.get(key)) for r in rs}))
+    return (f"torch {vals('torch')}, scikit-learn {vals('sklearn')}, {vals('cpus')} CPU cores, "
+            f"GPU: {vals('gpu')}, commits {vals('commit')}.")
+
+
+def suite_markdown(records):
+    parts = []
+    for dataset in DATASET_TITLES:
+        table = dataset_table(records, dataset)
+        if table:
+            parts.append(f"### {DATASET_TITLES[dataset]}\n\n{table}\n")
+    if not parts:
+        return "No suite results recorded yet.\n"
+    parts.append(
+        "Mean ± standard deviation over the seeds listed; fit seconds and predict throughput "
+        "are means, peak RSS is the largest peak resident memory of the fitting process "
+        "(each fit runs in a fresh process, so this includes Python, torch and the data). "
+        "Measured with " + environment_line(records) + "\n")
+    return "\n".join(parts)
+
+
+def headline_markdown(records):
+    rows = latest(records)
+    lines = ["| method | digits ACC | MNIST-10k ACC | MNIST-10k test ACC | MNIST-10k fit s |",
+             "|---|---|---|---|---|"]
+    for method in METHODS:
+        d = [r for r in rows if r["method"] == method and r["dataset"] == "digits"]
+        m = [r for r in rows if r["method"] == method and r["dataset"] == "mnist10k"]
+        if not d and not m:
+            continue
+        lines.append(f"| {LABELS.get(method, method)} | {_ms([r['acc'] for r in d])} | "
+                     f"{_ms([r['acc'] for r in m])} | {_ms([r.get('test_acc') for r in m])} | "
+                     f"{_num(np.mean([r['fit_seconds'] for r in m])) if m else '—'} |")
+    return "\n".join(lines) + "\n"
+
+
+def replace_between(path, tag, text):
+    """Replace the text between ``<!-- BEGIN tag -->`` and ``<!-- END tag -->`` in ``path``."""
+    path = Path(path)
+    src = path.read_text()
+    pattern = re.compile(rf"(<!-- BEGIN {tag} -->\n).*?(<!-- END {tag} -->)", re.S)
+    if not pattern.search(src):
+        raise ValueError(f"{path} has no <!-- BEGIN {tag} --> / <!-- END {tag} --> markers")
+    path.write_text(pattern.sub(lambda m: m.group(1) + text + m.group(2), src))
+
+
+def write(records, docs=ROOT / "docs" / "benchmarks.md", readme=ROOT / "README.md"):
+    replace_between(docs, "suite", suite_markdown(records))
+    replace_between(readme, "headline", headline_markdown(records))

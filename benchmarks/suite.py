@@ -1,0 +1,218 @@
+"""Clustering benchmark: skganem estimators against the baselines a user would pick instead.
+
+Every (method, data set, seed) is fitted in a fresh process, so that the process's peak
+resident memory (``ru_maxrss``) belongs to that fit alone. One JSON record per fit is appended
+to the results file as soon as the fit ends (an interrupted suite keeps what it finished and
+``--skip-done`` resumes it). :mod:`benchmarks.report` turns the records into markdown.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+DEFAULT_MNIST = ROOT.parent / "shared" / "data" / "mnist_train.npz"
+RESULTS = HERE / "results" / "suite.json"
+
+SKGANEM_METHODS = ("ganem", "kmgan", "amm")
+BASELINES = ("kmeans", "kmeans-pca50", "gmm", "gmm-pca50", "umap-gmm")
+METHODS = SKGANEM_METHODS + BASELINES
+LABELS = {
+    "ganem": "`GANEMClustering`",
+    "kmgan": "`KMGAN`",
+    "amm": "`AMMClustering`",
+    "kmeans": "`KMeans` on pixels",
+    "kmeans-pca50": "PCA(50) + `KMeans`",
+    "gmm": "`GaussianMixture(diag)` on pixels",
+    "gmm-pca50": "PCA(50) + `GaussianMixture(full)`",
+    "umap-gmm": "UMAP(10) + `GaussianMixture` (n2d)",
+}
+SUITES = {
+    # data sets, methods, seeds
+    "cpu": (("digits", "mnist10k"), METHODS, (0, 1, 2)),
+    "gpu": (("digits", "mnist10k", "mnist60k"), METHODS, (0, 1, 2)),
+    "baselines": (("digits", "mnist10k"), BASELINES, (0, 1, 2)),
+    "smoke": (("digits",), ("kmeans", "kmeans-pca50"), (0,)),
+}
+
+
+def mnist_path(path=None):
+    return Path(path or os.environ.get("SKGANEM_MNIST", DEFAULT_MNIST))
+
+
+def load_dataset(name, mnist=None):
+    """``(X_train, y_train, X_test, y_test)``; the test part is ``None`` where there is none.
+
+    digits: the 1,797 8x8 images, no test part. mnist10k: the 10,000 training rows of
+    ``load_mnist(n_samples=10000, random_state=0)`` and 10,000 other rows of the same file for
+    the inductive test. mnist60k: all 60,000 rows, no test part.
+    """
+    from sklearn.datasets import load_digits
+
+    from skganem.datasets import load_mnist
+
+    if name == "digits":
+        X, y = load_digits(return_X_y=True)
+        return X.reshape(-1, 8, 8).astype(np.float32), y, None, None
+    X, y = load_mnist(mnist_path(mnist))
+    X = X.astype(np.float32)
+    if name == "mnist60k":
+        return X, y, None, None
+    if name != "mnist10k":
+        raise ValueError(f"unknown data set {name!r}")
+    train = np.sort(np.random.RandomState(0).choice(X.shape[0], 10000, replace=False))
+    rest = np.setdiff1d(np.arange(X.shape[0]), train)
+    test = np.sort(np.random.RandomState(1).choice(rest, 10000, replace=False))
+    return X[train], y[train], X[test], y[test]
+
+
+def default_n_iter(method, dataset):
+    """The iterations each skganem estimator gets: its default, except GAN-EM on digits (12)."""
+    if method == "ganem" and dataset == "digits":
+        return 12
+    return None
+
+
+def make_estimator(method, k, seed, device="auto", n_iter=None):
+    """The estimator of ``method``; skganem estimators take images, baselines flat rows."""
+    from sklearn.cluster import KMeans
+    from sklearn.decomposition import PCA
+    from sklearn.mixture import GaussianMixture
+    from sklearn.pipeline import make_pipeline
+
+    from skganem import KMGAN, AMMClustering, GANEMClustering
+
+    if method in SKGANEM_METHODS:
+        cls = {"ganem": GANEMClustering, "kmgan": KMGAN, "amm": AMMClustering}[method]
+        kw = dict(n_clusters=k, random_state=seed, device=device)
+        if n_iter is not None:
+            kw["n_iter"] = n_iter
+        return cls(**kw)
+    if method == "kmeans":
+        return KMeans(k, n_init=10, random_state=seed)
+    if method == "kmeans-pca50":
+        return make_pipeline(PCA(50, random_state=seed), KMeans(k, n_init=10, random_state=seed))
+    if method == "gmm":
+        return GaussianMixture(k, covariance_type="diag", reg_covar=1e-3, random_state=seed)
+    if method == "gmm-pca50":
+        return make_pipeline(PCA(50, random_state=seed),
+                             GaussianMixture(k, covariance_type="full", random_state=seed))
+    if method == "umap-gmm":
+        try:
+            from umap import UMAP
+        except ImportError as exc:  # benchmark-only extra
+            raise ImportError("umap-gmm needs umap-learn: pip install 'skganem[benchmark]'") from exc
+        return make_pipeline(UMAP(n_components=10, n_neighbors=20, min_dist=0.0,
+                                  random_state=seed),
+                             GaussianMixture(k, covariance_type="full", random_state=seed))
+    raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
+
+
+def environment():
+    import sklearn
+    import torch
+
+    try:
+        commit = subprocess.check_output(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                                         text=True, stderr=subprocess.DEVNULL).strip()
+        dirty = subprocess.check_output(["git", "status", "--porcelain", "--untracked-files=no",
+                                         "skganem"], cwd=ROOT, text=True,
+                                        stderr=subprocess.DEVNULL).strip()
+        commit += "+dirty" if dirty else ""
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return dict(torch=torch.__version__, sklearn=sklearn.__version__, commit=commit,
+                threads=torch.get_num_threads(), cpus=os.cpu_count(), gpu=gpu,
+                machine=platform.machine(), python=platform.python_version())
+
+
+def _scores(y, pred, prefix=""):
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+    from skganem import clustering_accuracy
+
+    return {prefix + "acc": clustering_accuracy(y, pred),
+            prefix + "ari": adjusted_rand_score(y, pred),
+            prefix + "nmi": normalized_mutual_info_score(y, pred)}
+
+
+def fit_one(dataset, method, seed, device="auto", n_iter=None, mnist=None):
+    """Fit one estimator and measure it; meant to run in a fresh process (see :func:`run`)."""
+    import torch
+
+    X, y, X_test, y_test = load_dataset(dataset, mnist)
+    k = len(np.unique(y))
+    n_iter = n_iter if n_iter is not None else default_n_iter(method, dataset)
+    est = make_estimator(method, k, seed, device, n_iter)
+    images = method in SKGANEM_METHODS
+    prep = (lambda a: a) if images else (lambda a: a.reshape(a.shape[0], -1))
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    t0 = time.perf_counter()
+    est.fit(prep(X))
+    fit_s = time.perf_counter() - t0
+    X_pred = X_test if X_test is not None else X
+    t0 = time.perf_counter()
+    pred_test = est.predict(prep(X_pred))
+    predict_s = time.perf_counter() - t0
+    pred = getattr(est, "labels_", None)
+    if pred is None and hasattr(est, "predict"):  # pipelines, GaussianMixture
+        pred = est.predict(prep(X))
+    rec = dict(dataset=dataset, method=method, seed=seed, n_train=int(X.shape[0]),
+               n_test=None if X_test is None else int(X_test.shape[0]), k=k,
+               n_iter=getattr(est, "n_iter_", None), **_scores(y, pred))
+    if X_test is not None:
+        rec.update(_scores(y_test, pred_test, "test_"))
+    rec.update(fit_seconds=fit_s, predict_rows_per_s=X_pred.shape[0] / predict_s,
+               peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+               rss_before_fit_mb=rss_before,
+               device=str(getattr(est, "device_", "cpu")),
+               peak_gpu_mb=(torch.cuda.max_memory_allocated() / 2**20
+                            if torch.cuda.is_available() else None),
+               **environment())
+    return rec
+
+
+def load_records(path=RESULTS):
+    path = Path(path)
+    return json.loads(path.read_text()) if path.exists() else []
+
+
+def run(datasets, methods, seeds, *, device="auto", n_iter=None, mnist=None, out=RESULTS,
+        skip_done=False, fresh_process=True, log=print):
+    """Fit every (data set, method, seed); append each record to ``out``; return the records."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    done = {(r["dataset"], r["method"], r["seed"]) for r in load_records(out)}
+    new = []
+    for dataset in datasets:
+        for method in methods:
+            for seed in seeds:
+                if skip_done and (dataset, method, seed) in done:
+                    log(f"skip {dataset} {method} seed {seed}: already in {out}")
+                    continue
+                args = (dataset, method, seed, device, n_iter, mnist)
+                if fresh_process:
+                    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+                        rec = pool.submit(fit_one, *args).result()
+                else:
+                    rec = fit_one(*args)
+                new.append(rec)
+                out.write_text(json.dumps(load_records(out) + [rec], indent=1))
+                log(json.dumps(rec))
+                sys.stdout.flush()
+    return new
