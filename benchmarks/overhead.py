@@ -153,8 +153,9 @@ def bare_amm(engine, X, n_iter):
 BARE = {"ganem": bare_ganem, "kmgan": bare_kmgan, "amm": bare_amm}
 
 
-def measure(method, X, estimator_factory, extra_iters=2, log=print):
+def measure(method, X, estimator_factory, extra_iters=3, log=print):
     """Seconds per iteration of the library's fit and of the bare loop, and their ratio."""
+    estimator_factory(n_iter=1).fit(X)  # warm-up: thread pools, allocator, first-call costs
     torch.manual_seed(0)
     t0 = time.perf_counter()
     est = estimator_factory(n_iter=1).fit(X)
