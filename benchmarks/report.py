@@ -49,6 +49,12 @@ def dataset_table(records, dataset):
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for method in METHODS:
         rs = [r for r in rows if r["method"] == method]
+        failed = [r for r in rs if "error" in r]
+        rs = [r for r in rs if "error" not in r]
+        if failed:
+            lines.append(f"| {LABELS.get(method, method)} | "
+                         f"{', '.join(str(r['seed']) for r in failed)} | failed: "
+                         f"{failed[0]['error'][:80]} |" + " |" * (len(head) - 3))
         if not rs:
             continue
         cells = [LABELS.get(method, method), ", ".join(str(r["seed"]) for r in rs),
@@ -89,7 +95,7 @@ def suite_markdown(records):
 
 
 def headline_markdown(records):
-    rows = latest(records)
+    rows = [r for r in latest(records) if "error" not in r]
     lines = ["| method | digits ACC | MNIST-10k ACC | MNIST-10k test ACC | MNIST-10k fit s |",
              "|---|---|---|---|---|"]
     for method in METHODS:

@@ -36,7 +36,7 @@ LABELS = {
     "kmeans": "`KMeans` on pixels",
     "kmeans-pca50": "PCA(50) + `KMeans`",
     "gmm": "`GaussianMixture(diag)` on pixels",
-    "gmm-pca50": "PCA(50) + `GaussianMixture(full)`",
+    "gmm-pca50": "PCA(50) + `GaussianMixture(full, reg_covar=1e-3)`",
     "umap-gmm": "UMAP(10) + `GaussianMixture` (n2d)",
 }
 SUITES = {
@@ -108,7 +108,8 @@ def make_estimator(method, k, seed, device="auto", n_iter=None):
         return GaussianMixture(k, covariance_type="diag", reg_covar=1e-3, random_state=seed)
     if method == "gmm-pca50":
         return make_pipeline(PCA(50, random_state=seed),
-                             GaussianMixture(k, covariance_type="full", random_state=seed))
+                             GaussianMixture(k, covariance_type="full", reg_covar=1e-3,
+                                             random_state=seed))
     if method == "umap-gmm":
         try:
             from umap import UMAP
@@ -206,11 +207,15 @@ def run(datasets, methods, seeds, *, device="auto", n_iter=None, mnist=None, out
                     log(f"skip {dataset} {method} seed {seed}: already in {out}")
                     continue
                 args = (dataset, method, seed, device, n_iter, mnist)
-                if fresh_process:
-                    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
-                        rec = pool.submit(fit_one, *args).result()
-                else:
-                    rec = fit_one(*args)
+                try:
+                    if fresh_process:
+                        with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+                            rec = pool.submit(fit_one, *args).result()
+                    else:
+                        rec = fit_one(*args)
+                except Exception as exc:  # a failed fit is a result too; the suite goes on
+                    rec = dict(dataset=dataset, method=method, seed=seed,
+                               error=f"{type(exc).__name__}: {exc}"[:500], **environment())
                 new.append(rec)
                 out.write_text(json.dumps(load_records(out) + [rec], indent=1))
                 log(json.dumps(rec))

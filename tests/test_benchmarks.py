@@ -1,0 +1,109 @@
+"""The benchmark suite's code (not its numbers): records, reports, overhead, K selection."""
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.cluster import KMeans
+from sklearn.datasets import make_blobs
+from sklearn.mixture import GaussianMixture
+from sklearn.model_selection import GridSearchCV
+
+from benchmarks import kselect, overhead, report, suite
+from conftest import TINY
+from skganem import AMMClustering, GANEMClustering, KMGAN, confidence_scorer, silhouette_scorer
+
+
+def test_run_writes_records_and_report(tmp_path):
+    out = tmp_path / "suite.json"
+    recs = suite.run(["digits"], ["kmeans", "kmeans-pca50"], [0, 1], out=out,
+                     fresh_process=False, log=lambda *_: None)
+    assert len(recs) == 4
+    saved = json.loads(out.read_text())
+    assert [(r["method"], r["seed"]) for r in saved] == [
+        ("kmeans", 0), ("kmeans", 1), ("kmeans-pca50", 0), ("kmeans-pca50", 1)]
+    for r in saved:
+        assert 0.7 < r["acc"] <= 1 and 0 < r["ari"] <= 1 and 0 < r["nmi"] <= 1
+        assert r["fit_seconds"] > 0 and r["predict_rows_per_s"] > 0
+        assert r["peak_rss_mb"] >= r["rss_before_fit_mb"] > 0
+        assert r["device"] == "cpu" and r["torch"] and r["commit"]
+    # --skip-done: nothing is refitted
+    assert suite.run(["digits"], ["kmeans"], [0, 1], out=out, skip_done=True,
+                     fresh_process=False, log=lambda *_: None) == []
+
+    md = report.suite_markdown(saved)
+    assert "| `KMeans` on pixels | 0, 1 | 0.79" in md
+    assert "0.79" in md and "± 0.00" in md
+    docs, readme = tmp_path / "bench.md", tmp_path / "README.md"
+    docs.write_text("a\n<!-- BEGIN suite -->\nold\n<!-- END suite -->\nb\n")
+    readme.write_text("<!-- BEGIN headline -->\n<!-- END headline -->\n")
+    report.write(saved, docs=docs, readme=readme)
+    assert "old" not in docs.read_text() and docs.read_text().startswith("a\n")
+    assert "PCA(50) + `KMeans` | 0.79" in readme.read_text()
+    with pytest.raises(ValueError, match="markers"):
+        report.replace_between(tmp_path / "suite.json", "suite", "x")
+
+
+def test_report_keeps_the_latest_record_per_seed():
+    old = dict(dataset="digits", method="kmeans", seed=0, acc=0.1)
+    new = dict(old, acc=0.9)
+    assert report.latest([old, new]) == [new]
+
+
+def test_mnist10k_split_is_disjoint(tmp_path):
+    rng = np.random.RandomState(0)
+    X = rng.randint(0, 255, size=(20500, 28, 28), dtype=np.uint8)
+    X[:, 0, 0] = np.arange(20500) % 251  # makes rows distinguishable
+    X[:, 0, 1] = np.arange(20500) // 251
+    y = rng.randint(0, 10, size=20500).astype(np.uint8)
+    path = tmp_path / "m.npz"
+    np.savez(path, X=X, y=y)
+    Xtr, ytr, Xte, yte = suite.load_dataset("mnist10k", path)
+    assert Xtr.shape == (10000, 28, 28) and Xte.shape == (10000, 28, 28)
+    keys = lambda A: set(map(tuple, A[:, 0, :2].astype(int)))  # noqa: E731
+    assert not keys(Xtr) & keys(Xte)
+    with pytest.raises(ValueError, match="unknown data set"):
+        suite.load_dataset("cifar", path)
+
+
+def test_unknown_method_is_named():
+    with pytest.raises(ValueError, match="unknown method 'x'"):
+        suite.make_estimator("x", 3, 0)
+
+
+@pytest.mark.parametrize("cls,method", [(GANEMClustering, "ganem"), (KMGAN, "kmgan"),
+                                        (AMMClustering, "amm")])
+def test_overhead_bare_loop_runs_the_same_networks(blobs, cls, method):
+    X, _ = blobs
+    rec = overhead.measure(method, X, lambda n_iter: cls(**dict(TINY[cls], n_iter=n_iter,
+                                                              random_state=0)),
+                           extra_iters=1, log=lambda *_: None)
+    assert rec["engine_s_per_iter"] > 0 and rec["bare_s_per_iter"] > 0
+    assert rec["ratio"] == pytest.approx(rec["engine_s_per_iter"] / rec["bare_s_per_iter"])
+
+
+def test_silhouette_scorer_picks_the_true_k():
+    X, _ = make_blobs(300, centers=4, n_features=3, cluster_std=0.5, random_state=0)
+    grid = GridSearchCV(KMeans(n_init=3, random_state=0), {"n_clusters": [2, 3, 4, 5, 6]},
+                        scoring=silhouette_scorer, cv=[(np.arange(300), np.arange(300))]).fit(X)
+    assert grid.best_params_ == {"n_clusters": 4}
+    est = grid.best_estimator_
+    assert silhouette_scorer(est, X, space="transform") > 0
+    with pytest.raises(ValueError, match="space"):
+        silhouette_scorer(est, X, space="latent")
+
+
+def test_label_free_scorers_on_degenerate_and_probabilistic_models(blobs):
+    X, _ = blobs
+    one = KMeans(n_clusters=1, n_init=1).fit(X)
+    assert silhouette_scorer(one, X) == -1.0
+    gmm = GaussianMixture(3, random_state=0).fit(X)
+    assert 1 / 3 <= confidence_scorer(gmm, X) <= 1.0
+
+
+def test_kselect_markdown_counts_hits():
+    recs = [dict(dataset="digits", method="ganem", ks=[8, 10], n_iter=6, true_k=10,
+                 **{f"{n}_pick": p for n, p in zip(kselect.SCORERS, (10, 8, 8))})
+            for _ in range(2)]
+    md = kselect.markdown(recs)
+    assert "2/2 true K (10, 10)" in md and "0/2 true K (8, 8)" in md
