@@ -17,7 +17,8 @@ TINY = {
 RECOVERY = {
     GANEMClustering: dict(n_iter=3, min_m_steps=200, e_steps=100),
     KMGAN: dict(n_iter=20),
-    AMMClustering: dict(n_iter=5),
+    # AMM with random_state=0; other seeds merged two of the blobs in 1 of 6 measured fits.
+    AMMClustering: dict(n_iter=60),
 }
 
 

@@ -37,6 +37,8 @@ class AMMConfig:
     dropout: float = 0.2
     prior: str = "learned"
     batchnorm: bool = True
+    cycle_weight: float = 1.0
+    reconstruction_weight: float = 1.0
 
 
 class _Inference(nn.Module):
@@ -174,12 +176,38 @@ class AMMEngine(Engine):
             self.opt_d.step()
             loss_g = w * sum(_losses.amm_generator_loss(self.D(*q), self.D(*p))
                              for _, q, p in games)
+            labeled = (games[1][1][0], y_obs) if len(games) > 1 else None
+            loss_g = loss_g + self._cycle_terms(*games[0][1:], meter, labeled)
             self.opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
             self.opt_g.step()
             meter.add("loss_d", loss_d)
             meter.add("loss_g", loss_g)
         return meter.means()
+
+    def _cycle_terms(self, inferred, synthesised, meter, labeled=None):
+        """Our extra generator terms (0 with both weights 0: the paper's pure game).
+
+        With SAMM's labeled rows ``(x, one-hot y)`` the latent cycle also asks the encoder to
+        give back their observed component: ``CE(mu_y(x), y)``.
+        """
+        cfg = self.config
+        extra = torch.zeros((), device=self.device)
+        if cfg.cycle_weight:
+            x_p, y_p, z_p = synthesised
+            _, mu_y, _, mu_z = self.enc(x_p, y=None, noise=False)
+            cyc = _losses.amm_latent_cycle_loss(mu_y, y_p.argmax(1), mu_z, z_p)
+            if labeled is not None:
+                x_l, y_l = labeled
+                cyc = cyc + F.cross_entropy(self.enc(x_l, noise=False)[1], y_l.argmax(1))
+            meter.add("loss_cycle", cyc)
+            extra = extra + cfg.cycle_weight * cyc
+        if cfg.reconstruction_weight:
+            x, y_q, z_q = inferred
+            rec = _losses.reconstruction_loss(x, self.dec(torch.cat([y_q, z_q], dim=1)))
+            meter.add("loss_rec", rec)
+            extra = extra + cfg.reconstruction_weight * rec
+        return extra
 
     # -- inference ---------------------------------------------------------------------
     def predict_proba(self, x):

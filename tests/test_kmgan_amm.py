@@ -1,0 +1,119 @@
+"""Method-specific tests of KM-GAN and AMM: losses on hand-computed tensors, SAMM, decoding."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import accuracy_score
+
+from conftest import RECOVERY, TINY, tiny
+from skganem import KMGAN, AMMClustering, _losses
+
+
+# ----------------------------------------------------------------------------- KM-GAN
+def _center_loss_case(d_round):
+    real = torch.tensor([[1.0], [3.0]], requires_grad=True)
+    fake = torch.tensor([[2.0]], requires_grad=True)
+    loss = _losses.kmgan_center_loss(
+        real, torch.tensor([0, 0]), torch.tensor([[0.0], [10.0]]),
+        fake, torch.tensor([1]), torch.tensor([[1.0], [4.0]]), d_round)
+    return loss, real, fake
+
+
+def test_center_loss_hand_computed():
+    # real: center 0 averages (0 + 1 + 3) / 3 = 4/3, center 1 keeps 10 -> 34/3
+    # fake: center 0 keeps 1, center 1 averages (4 + 2) / 2 = 3 -> 4;  |34/3 - 4| = 22/3
+    loss, real, fake = _center_loss_case(d_round=0.0)
+    assert loss.item() == pytest.approx(22 / 3)
+    loss.backward()
+    np.testing.assert_allclose(real.grad.numpy(), [[1 / 3], [1 / 3]], rtol=1e-6)
+    np.testing.assert_allclose(fake.grad.numpy(), [[-1 / 2]], rtol=1e-6)
+
+
+def test_center_loss_floor_d_round():
+    loss, real, fake = _center_loss_case(d_round=10.0)  # 22/3 < 10: floored, no gradient
+    assert loss.item() == pytest.approx(10.0)
+    loss.backward()
+    assert real.grad is None or torch.all(real.grad == 0)
+    loss, _, _ = _center_loss_case(d_round=5.0)  # above the floor: unchanged
+    assert loss.item() == pytest.approx(22 / 3)
+
+
+def test_discriminator_and_generator_losses_hand_computed():
+    zero = torch.zeros(1, 2)
+    # ||(0,0) - (3,4)|| - ||(0,0) - (0,1)|| = 5 - 1
+    assert _losses.kmgan_discriminator_loss(zero, torch.tensor([[3.0, 4.0]]), zero,
+                                            torch.tensor([[0.0, 1.0]])).item() == 4.0
+    assert _losses.kmgan_generator_loss(zero, torch.tensor([[3.0, 4.0]])).item() == 5.0
+    intra, inter = _losses.kmgan_intra_inter(torch.tensor([[0.0], [1.0]]),
+                                             torch.tensor([[3.0], [5.0]]))
+    assert intra.item() == 1 + 2 and inter.item() == 3 + 5 + 2 + 4
+
+
+def test_kmgan_centers_and_proba_semantics(blobs):
+    X, _ = blobs
+    est = tiny(KMGAN, n_clusters=3, random_state=0).fit(X)
+    assert est.cluster_centers_.shape == (3, est.n_components)
+    F = est.transform(X)
+    d2 = ((F[:, None, :] - est.cluster_centers_[None]) ** 2).sum(-1)
+    np.testing.assert_array_equal(est.predict(X), d2.argmin(1))
+    np.testing.assert_allclose(est.predict_proba(X).argmax(1), d2.argmin(1))
+
+
+# -------------------------------------------------------------------------------- AMM
+def test_gradient_penalty_hand_computed():
+    # A linear critic has the same gradient (3, 0, 4) everywhere: ||g|| = 5, (5 - 1)^2 = 16.
+    def critic(x, y, z):
+        return 3 * x[:, 0] + 0 * y[:, 0] + 4 * z[:, 0]
+
+    real = (torch.zeros(4, 1), torch.zeros(4, 1), torch.zeros(4, 1))
+    fake = (torch.ones(4, 1), torch.ones(4, 1), torch.ones(4, 1))
+    assert _losses.gradient_penalty(critic, real, fake, 2.0).item() == pytest.approx(32.0)
+
+
+def test_cycle_losses_hand_computed():
+    # CE of uniform logits over 2 classes = ln 2; mean squared error of (1, 2) = 2.5
+    loss = _losses.amm_latent_cycle_loss(torch.zeros(1, 2), torch.tensor([0]),
+                                         torch.tensor([[1.0, 2.0]]), torch.zeros(1, 2))
+    assert loss.item() == pytest.approx(math.log(2) + 2.5)
+    assert _losses.reconstruction_loss(torch.tensor([[1.0, 2.0]]), torch.zeros(1, 2)).item() \
+        == pytest.approx(2.5)
+
+
+def test_paper_game_without_cycle_terms(blobs):
+    X, _ = blobs
+    ours = tiny(AMMClustering, random_state=0).fit(X)
+    paper = tiny(AMMClustering, random_state=0, cycle_weight=0.0, reconstruction_weight=0.0,
+                 lr=2e-4).fit(X)
+    assert {"loss_cycle", "loss_rec"} <= set(ours.history_[-1])
+    assert not {"loss_cycle", "loss_rec"} & set(paper.history_[-1])
+
+
+def test_samm_uses_the_labels(blobs):
+    X, y = blobs
+    rng = np.random.RandomState(0)
+    y_partial = np.full_like(y, -1)
+    labeled = np.concatenate([rng.choice(np.flatnonzero(y == c), 5, replace=False)
+                              for c in range(3)])
+    y_partial[labeled] = (y[labeled] + 1) % 3  # a permuted naming: only labels can teach it
+    params = dict(TINY[AMMClustering], **RECOVERY[AMMClustering], n_clusters=3, random_state=0)
+    semi = AMMClustering(semi_supervised=True, **params).fit(X, y_partial)
+    # cluster k means the given class k, so plain (unmatched) accuracy is high
+    assert accuracy_score((y + 1) % 3, semi.labels_) > 0.9
+    np.testing.assert_allclose(semi.cluster_weights_, [1 / 3] * 3, atol=1e-3)
+
+
+def test_inverse_transform_shape_and_units(blobs, images):
+    X, _ = blobs
+    est = tiny(AMMClustering, n_clusters=3, random_state=0, **RECOVERY[AMMClustering]).fit(X)
+    rec = est.inverse_transform(est.transform(X))
+    assert rec.shape == X.shape and rec.dtype == np.float64 or rec.dtype == np.float32
+    assert np.all(rec >= X.min(0) - 1e-6) and np.all(rec <= X.max(0) + 1e-6)
+    # better than predicting the mean row: the decoder uses the code
+    assert ((rec - X) ** 2).mean() < X.var(0).mean()
+    with pytest.raises(ValueError, match="n_components"):
+        est.inverse_transform(np.zeros((2, est.n_components + 1)))
+    Xi, _ = images
+    est = tiny(AMMClustering, n_clusters=2, random_state=0).fit(Xi)
+    assert est.inverse_transform(est.transform(Xi)).shape == (Xi.shape[0], 64)
