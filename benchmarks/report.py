@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .suite import LABELS, METHODS, ROOT
+from .suite import LABELS, METHODS, ROOT, SKGANEM_METHODS
 
 DATASET_TITLES = {
     "digits": "scikit-learn digits (1,797 8x8 images; scores on the training rows)",
@@ -57,7 +57,10 @@ def dataset_table(records, dataset):
                          f"{failed[0]['error'][:80]} |" + " |" * (len(head) - 3))
         if not rs:
             continue
-        cells = [LABELS.get(method, method), ", ".join(str(r["seed"]) for r in rs),
+        label = LABELS.get(method, method)
+        if method in SKGANEM_METHODS:
+            label += f" (n_iter={rs[0]['n_iter']})"
+        cells = [label, ", ".join(str(r["seed"]) for r in rs),
                  _ms([r["acc"] for r in rs]), _ms([r["ari"] for r in rs]),
                  _ms([r["nmi"] for r in rs])]
         if has_test:
