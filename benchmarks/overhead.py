@@ -118,7 +118,8 @@ def bare_kmgan(engine, X, n_iter):
 
 
 def bare_amm(engine, X, n_iter):
-    """Algorithm 1 of AMM written out: one D step and one step of all generators per batch."""
+    """Algorithm 1 of AMM written out: one D step and one step of all generators per batch
+    (with our latent-cycle and reconstruction terms when their weights are not 0)."""
     cfg = engine.config
     enc, dec, D, prior = (_fresh(engine.nets[n]) for n in ("enc", "dec", "D", "prior"))
     opt_d = _adam(D.parameters(), cfg.lr)
@@ -145,7 +146,15 @@ def bare_amm(engine, X, n_iter):
                 loss_d = loss_d + _losses.gradient_penalty(D, (x, y_q, z_q), (x_p, y_p, z_p),
                                                            cfg.gp_weight)
             _step(opt_d, loss_d)
-            _step(opt_g, _losses.amm_generator_loss(D(x, y_q, z_q), D(x_p, y_p, z_p)))
+            loss_g = _losses.amm_generator_loss(D(x, y_q, z_q), D(x_p, y_p, z_p))
+            if cfg.cycle_weight:
+                _, mu_y, _, mu_z = enc(x_p, noise=False)
+                loss_g = loss_g + cfg.cycle_weight * _losses.amm_latent_cycle_loss(
+                    mu_y, y_idx, mu_z, z_p)
+            if cfg.reconstruction_weight:
+                loss_g = loss_g + cfg.reconstruction_weight * _losses.reconstruction_loss(
+                    x, dec(torch.cat([y_q, z_q], 1)))
+            _step(opt_g, loss_g)
         times.append(time.perf_counter() - t0)
     return times
 
