@@ -41,7 +41,7 @@ def _cmd_run(args):
 
 def _cmd_report(args):
     records = suite.load_records(args.out)
-    report.write(records)
+    report.write(records, kselect_records=suite.load_records(RESULTS_DIR / "kselect.json"))
     print(report.suite_markdown(records))
 
 

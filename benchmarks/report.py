@@ -122,6 +122,17 @@ def replace_between(path, tag, text):
     path.write_text(pattern.sub(lambda m: m.group(1) + text + m.group(2), src))
 
 
-def write(records, docs=ROOT / "docs" / "benchmarks.md", readme=ROOT / "README.md"):
+def kselect_markdown(records):
+    from .kselect import markdown
+
+    return ("## Choosing K without labels\n\nCommand: `python -m benchmarks kselect` (GridSearchCV "
+            "over `n_clusters`, one fit per K on 75 % of the rows, scored on the other 25 %; "
+            "a scorer picks the K it ranks first).\n\n" + markdown(records))
+
+
+def write(records, docs=ROOT / "docs" / "benchmarks.md", readme=ROOT / "README.md",
+          kselect_records=None):
     replace_between(docs, "suite", suite_markdown(records))
     replace_between(readme, "headline", headline_markdown(records))
+    if kselect_records:
+        replace_between(docs, "kselect", kselect_markdown(kselect_records))

@@ -107,3 +107,4 @@ def test_kselect_markdown_counts_hits():
             for _ in range(2)]
     md = kselect.markdown(recs)
     assert "2/2 true K (10, 10)" in md and "0/2 true K (8, 8)" in md
+    assert "2/2 true K" in report.kselect_markdown(recs)
