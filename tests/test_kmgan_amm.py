@@ -108,7 +108,7 @@ def test_inverse_transform_shape_and_units(blobs, images):
     X, _ = blobs
     est = tiny(AMMClustering, n_clusters=3, random_state=0, **RECOVERY[AMMClustering]).fit(X)
     rec = est.inverse_transform(est.transform(X))
-    assert rec.shape == X.shape and rec.dtype == np.float64 or rec.dtype == np.float32
+    assert rec.shape == X.shape and rec.dtype in (np.float32, np.float64)
     assert np.all(rec >= X.min(0) - 1e-6) and np.all(rec <= X.max(0) + 1e-6)
     # better than predicting the mean row: the decoder uses the code
     assert ((rec - X) ** 2).mean() < X.var(0).mean()
