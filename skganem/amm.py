@@ -29,8 +29,9 @@ class AMMClustering(BaseGANClustering):
     rows ``x~ = G_x(y, z)`` (InfoGAN-style) and a reconstruction
     ``reconstruction_weight * ||G_x(G_y(x), G_z(x)) - x||^2`` on real rows (ALICE-style), with
     ``lr=1e-3``; in SAMM the latent cycle also holds ``CE(mu_y(x), y)`` on the labeled rows
-    (without it, the labeled game alone did not make cluster k mean class k in our test). In our measurements the paper's pure game did not cluster (digits ACC
-    0.24-0.31 over three seeds) and these terms did (docs/methods.md);
+    (without it, the labeled game alone did not make cluster k mean class k in our test).
+    In our measurements the paper's pure game did not cluster (digits ACC 0.24-0.31 over
+    three seeds) and these terms did (docs/methods.md);
     ``cycle_weight=0, reconstruction_weight=0, lr=2e-4`` gives the paper's Algorithm 1. With
     ``semi_supervised=True`` the labeled game of Eq. 14 is played on the labeled rows as well
     (SAMM, Algorithm 2), and p(y) is set to the labeled class frequencies.
