@@ -65,7 +65,8 @@ def _cmd_overhead(args):
 def _cmd_kselect(args):
     from . import kselect
 
-    records = kselect.run(args.dataset, args.method, args.ks, args.seeds, n_iter=args.n_iter)
+    records = kselect.run(args.dataset, args.method, args.ks, args.seeds, n_iter=args.n_iter,
+                           mnist=args.mnist)
     out = RESULTS_DIR / "kselect.json"
     old = json.loads(out.read_text()) if out.exists() else []
     out.write_text(json.dumps(old + records, indent=1))
@@ -105,6 +106,7 @@ def main(argv=None):
     p.add_argument("--ks", nargs="+", type=int, default=[6, 8, 10, 12, 14])
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--n-iter", type=int, default=None)
+    p.add_argument("--mnist", default=None)
     p.set_defaults(func=_cmd_kselect)
     args = ap.parse_args(argv)
     args.func(args)

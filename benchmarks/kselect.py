@@ -26,8 +26,8 @@ SCORERS = {
 }
 
 
-def run(dataset, method, ks, seeds, n_iter=None, log=print):
-    X, y, _, _ = load_dataset(dataset)
+def run(dataset, method, ks, seeds, n_iter=None, mnist=None, log=print):
+    X, y, _, _ = load_dataset(dataset, mnist)
     true_k = len(np.unique(y))
     records = []
     for seed in seeds:

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from skganem import _losses
 from skganem._engines._kmeans import minibatch_kmeans_update_, nearest
-from skganem._networks import init_weights
+from skganem._networks import clip_weights_, init_weights
 
 
 def _fresh(module):
@@ -84,12 +84,6 @@ def bare_kmgan(engine, X, n_iter):
     centers, fake_centers = engine.centers.clone(), engine.centers.clone()
     counts, fake_counts = torch.zeros(cfg.n_clusters), torch.zeros(cfg.n_clusters)
 
-    def clip():
-        if cfg.clip_value is not None:
-            with torch.no_grad():
-                for p in D.parameters():
-                    p.clamp_(-cfg.clip_value, cfg.clip_value)
-
     n, b = X.shape[0], min(cfg.batch_size, X.shape[0])
     times = []
     for _ in range(n_iter):
@@ -103,12 +97,12 @@ def bare_kmgan(engine, X, n_iter):
                 lab_r, lab_f = nearest(D(x), centers), nearest(D(fake), fake_centers)
             c_real, c_gen = centers[lab_r], centers[lab_f]
             _step(opt_d, _losses.kmgan_discriminator_loss(D(x), c_real, D(fake.detach()), c_gen))
-            clip()
+            clip_weights_(D, cfg.clip_value)
             _step(opt_g, _losses.kmgan_generator_loss(D(fake), c_gen))
             f_r, f_f = D(x), D(G(z))
             _step(opt_c, _losses.kmgan_center_loss(f_r, lab_r, centers, f_f, lab_f,
                                                    fake_centers, cfg.d_round))
-            clip()
+            clip_weights_(D, cfg.clip_value)
             with torch.no_grad():
                 f_r, f_f = f_r.detach(), f_f.detach()
                 minibatch_kmeans_update_(centers, counts, f_r, nearest(f_r, centers))
