@@ -290,8 +290,10 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
         else:
             device = resolve_device(self.device)
             self.scaler_ = RangeScaler.fit(X, per_feature=self.image_shape_ is None)
-            engine = self._make_engine(self.image_shape_ or (X.shape[1],),
-                                       self._net_spec(self.image_shape_), device)
+            spec = self._net_spec(self.image_shape_)
+            # perceptrons see flat rows, also when the rows are images
+            shape = self.image_shape_ if spec.kind == "conv" else (X.shape[1],)
+            engine = self._make_engine(shape, spec, device)
             start, history = 0, []
         data = DataSource(X, self.scaler_, device, engine.sample_shape)
         callbacks = [ProgressBar(type(self).__name__)] if self.verbose else []

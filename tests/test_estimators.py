@@ -238,6 +238,16 @@ def test_image_shape_mismatch(cls, blobs):
         tiny(cls, architecture="conv").fit(blobs[0])
 
 
+def test_mlp_on_images(cls):
+    # architecture="mlp" on image input: the perceptrons take the flattened rows
+    X = np.random.RandomState(0).rand(40, 8, 8)
+    est = tiny(cls, n_clusters=2, architecture="mlp", random_state=0).fit(X)
+    assert est.image_shape_ == (1, 8, 8)
+    assert est.predict(X).shape == (40,)
+    assert est.transform(X).shape == (40, est.n_components)
+    assert est.sample(3)[0].shape == (3, 64)
+
+
 def test_invalid_parameters(cls, blobs):
     from sklearn.utils._param_validation import InvalidParameterError
 
