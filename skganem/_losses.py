@@ -104,13 +104,16 @@ def kmgan_center_loss(real_feat, real_labels, real_centers, fake_feat, fake_labe
     return diff.abs().sum().clamp(min=d_round)
 
 
-def kmgan_discriminator_loss(real_feat, c_real, fake_feat, c_gen) -> torch.Tensor:
+def kmgan_discriminator_loss(real_feat, c_real, fake_feat, c_gen,
+                             fake_weight: float = 1.0) -> torch.Tensor:
     """Discriminator loss of KM-GAN, Eq. 5: ``||D(x) - C_real||_2 - ||D(G(z)) - C_gen||_2``.
 
     ``C_real`` / ``C_gen`` hold, row by row, the real center of the cluster each real /
     generated feature belongs to. Norms are Frobenius norms of the batch matrices, as written.
+    ``fake_weight`` scales the generated term (1 in the paper; our ``adversarial_weight``).
     """
-    return torch.linalg.norm(real_feat - c_real) - torch.linalg.norm(fake_feat - c_gen)
+    return (torch.linalg.norm(real_feat - c_real)
+            - fake_weight * torch.linalg.norm(fake_feat - c_gen))
 
 
 def kmgan_generator_loss(fake_feat, c_gen) -> torch.Tensor:
@@ -167,10 +170,12 @@ def amm_latent_cycle_loss(y_logits: torch.Tensor, y_idx: torch.Tensor, mu_z: tor
 
 
 def reconstruction_loss(x: torch.Tensor, x_rec: torch.Tensor) -> torch.Tensor:
-    """Mean squared error ``mean ||G_x(G_y(x), G_z(x)) - x||^2`` (per element).
+    """Mean squared error ``mean (x_rec - x)^2`` per element; neither paper uses it.
 
-    The data-side cycle term of our AMM defaults (as in ALICE, Li et al., 2017; the AMM paper
-    discusses such L2 objectives for its baselines, Sec. 3, but its AMM uses none).
+    AMM: ``x_rec = G_x(G_y(x), G_z(x))``, the data-side cycle of ALICE (Li et al., 2017; the
+    AMM paper discusses such L2 objectives for its baselines, Sec. 3). KM-GAN:
+    ``x_rec = G(R(D(x)))``, the autoencoder term of DCN (Yang et al., 2017), which the KM-GAN
+    paper names as the model of its alternating optimisation (Sec. 3.2).
     """
     return (x_rec - x).pow(2).mean()
 

@@ -8,7 +8,7 @@ from skganem import AMMClustering, GANEMClustering, KMGAN
 TINY = {
     GANEMClustering: dict(hidden_dims=(32,), n_components=4, n_iter=2, min_m_steps=10,
                           e_steps=10, e_batch_size=32, batch_size=32),
-    KMGAN: dict(hidden_dims=(32,), n_components=4, n_iter=2, batch_size=32),
+    KMGAN: dict(hidden_dims=(32,), n_components=4, n_iter=2, batch_size=32, pretrain_iter=1),
     AMMClustering: dict(hidden_dims=(32,), n_components=4, n_iter=2, batch_size=32),
 }
 

@@ -51,6 +51,33 @@ def test_discriminator_and_generator_losses_hand_computed():
     assert intra.item() == 1 + 2 and inter.item() == 3 + 5 + 2 + 4
 
 
+def test_discriminator_loss_fake_weight():
+    zero = torch.zeros(1, 2)
+    loss = _losses.kmgan_discriminator_loss(zero, torch.tensor([[3.0, 4.0]]), zero,
+                                            torch.tensor([[0.0, 2.0]]), fake_weight=0.25)
+    assert loss.item() == pytest.approx(5 - 0.25 * 2)
+
+
+def test_kmgan_paper_algorithm_has_no_autoencoder(blobs):
+    X, _ = blobs
+    paper = tiny(KMGAN, n_clusters=3, n_iter=3, reconstruction_weight=0.0, pretrain_iter=0,
+                 adversarial_weight=1.0, random_state=0).fit(X)
+    assert "R" not in paper.engine_.nets
+    assert all(set(h) == {"iteration", "loss_d", "loss_g", "loss_center", "seconds"}
+               for h in paper.history_)
+
+
+def test_kmgan_pretraining_then_game(blobs):
+    X, _ = blobs
+    est = tiny(KMGAN, n_clusters=3, n_iter=5, pretrain_iter=2, random_state=0).fit(X)
+    keys = [set(h) - {"iteration", "seconds"} for h in est.history_]
+    assert keys[:2] == [{"loss_rec"}] * 2
+    assert all(k == {"loss_d", "loss_g", "loss_center", "loss_rec"} for k in keys[2:])
+    # pretraining takes at most half of the epochs, so that the game always runs
+    short = tiny(KMGAN, n_clusters=3, n_iter=2, pretrain_iter=10, random_state=0).fit(X)
+    assert "loss_d" in short.history_[-1] and "loss_d" not in short.history_[0]
+
+
 def test_kmgan_centers_and_proba_semantics(blobs):
     X, _ = blobs
     est = tiny(KMGAN, n_clusters=3, random_state=0).fit(X)

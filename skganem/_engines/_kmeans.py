@@ -10,11 +10,23 @@ def nearest(x: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:
     return torch.cdist(x, centers).argmin(dim=1)
 
 
-def kmeans_plus_plus(x: torch.Tensor, k: int, n_lloyd: int = 20) -> torch.Tensor:
+def kmeans_plus_plus(x: torch.Tensor, k: int, n_lloyd: int = 20, n_init: int = 1) -> torch.Tensor:
     """k-means++ seeding (Arthur & Vassilvitskii) followed by ``n_lloyd`` Lloyd iterations.
 
-    Uses torch's global RNG (the estimators seed it inside a fork).
+    With ``n_init > 1`` the best of ``n_init`` runs (lowest inertia) is kept, as
+    scikit-learn's ``KMeans(n_init=...)`` does. Uses torch's global RNG (the estimators seed
+    it inside a fork).
     """
+    best, best_inertia = None, float("inf")
+    for _ in range(n_init):
+        centers = _kmeans_once(x, k, n_lloyd)
+        inertia = float(torch.cdist(x, centers).min(dim=1).values.pow(2).sum())
+        if inertia < best_inertia:
+            best, best_inertia = centers, inertia
+    return best
+
+
+def _kmeans_once(x: torch.Tensor, k: int, n_lloyd: int) -> torch.Tensor:
     n = x.shape[0]
     centers = x[torch.randint(n, (1,), device=x.device)]
     d2 = torch.cdist(x, centers).pow(2).squeeze(1)

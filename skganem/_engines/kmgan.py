@@ -38,6 +38,10 @@ class KMGANConfig:
     variant: str = "feature"
     batchnorm: bool = True
     init_rows: int = 20000
+    reconstruction_weight: float = 0.0
+    pretrain_iter: int = 0
+    adversarial_weight: float = 1.0
+    n_init: int = 10
 
 
 class _SigmoidFeatures(torch.nn.Module):
@@ -60,14 +64,20 @@ class KMGANEngine(Engine):
         self.D = _SigmoidFeatures(Encoder(self.sample_shape, cfg.n_components, cfg.spec,
                                           batchnorm=cfg.batchnorm))
         self.nets = {"G": self.G, "D": self.D}
+        if cfg.reconstruction_weight > 0 or cfg.pretrain_iter > 0:
+            # ours: a linear map R from D's features to G's input, so that G(R(D(x))) ~ x
+            self.R = torch.nn.Linear(cfg.n_components, cfg.noise_dim)
+            self.nets["R"] = self.R
+        else:
+            self.R = None
         for net in self.nets.values():
             init_weights(net)
             net.to(self.device)
         betas = (0.5, 0.999)
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr, betas=betas)
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.lr, betas=betas)
-        self.opt_c = torch.optim.Adam(list(self.D.parameters()) + list(self.G.parameters()),
-                                      lr=cfg.lr, betas=betas)
+        joint = [p for net in self.nets.values() for p in net.parameters()]
+        self.opt_c = torch.optim.Adam(joint, lr=cfg.lr, betas=betas)
         dim = cfg.n_components if cfg.variant == "feature" else int(
             torch.tensor(self.sample_shape).prod())
         self.centers = torch.zeros(cfg.n_clusters, dim, device=self.device)
@@ -79,6 +89,9 @@ class KMGANEngine(Engine):
         return self.D(x) if self.config.variant == "feature" else x.reshape(x.shape[0], -1)
 
     def init_state(self, data, rng):
+        self._seed_centers(data, rng)
+
+    def _seed_centers(self, data, rng):
         cfg = self.config
         n = min(data.n, cfg.init_rows)
         idx = rng.choice(data.n, size=n, replace=False) if n < data.n else None
@@ -89,7 +102,7 @@ class KMGANEngine(Engine):
         self.D.train()
         # Real centers by k-means++ (Algorithm 1); generated centers start as a copy, so that
         # center m of real and generated data correspond.
-        self.centers = kmeans_plus_plus(torch.cat(rows), cfg.n_clusters)
+        self.centers = kmeans_plus_plus(torch.cat(rows), cfg.n_clusters, n_init=cfg.n_init)
         self.fake_centers = self.centers.clone()
         self.counts = torch.zeros(cfg.n_clusters, device=self.device)
         self.fake_counts = torch.zeros(cfg.n_clusters, device=self.device)
@@ -103,6 +116,10 @@ class KMGANEngine(Engine):
         meter = LossMeter()
         n_batches = int(math.ceil(data.n / cfg.batch_size))
         step = self._step_feature if cfg.variant == "feature" else self._step_reduced
+        if iteration < cfg.pretrain_iter:
+            step = self._step_pretrain
+        elif iteration == cfg.pretrain_iter and cfg.pretrain_iter > 0:
+            self._seed_centers(data, rng)  # Algorithm 1's k-means++, on the pretrained D
         for idx in epoch_batches(data.n, cfg.batch_size, n_batches, rng):
             for name, value in step(data.rows(idx)).items():
                 meter.add(name, value)
@@ -123,7 +140,10 @@ class KMGANEngine(Engine):
         c_real, c_gen = self.centers[lab_r], self.centers[lab_f]
         # 1) D: min ||D(x) - C_real|| - ||D(G(z)) - C_gen|| (Eq. 5) [+ lambda (intra - inter)]
         f_r, f_f = self.D(x), self.D(fake.detach())
-        loss_d = _losses.kmgan_discriminator_loss(f_r, c_real, f_f, c_gen)
+        loss_d = _losses.kmgan_discriminator_loss(f_r, c_real, f_f, c_gen,
+                                                  fake_weight=cfg.adversarial_weight)
+        if cfg.reconstruction_weight:  # ours: keeps D's features informative (DCN-style)
+            loss_d = loss_d + cfg.reconstruction_weight * self._reconstruction(x)
         if cfg.lambda_reg:
             intra, inter = _losses.kmgan_intra_inter(f_r, f_f)
             loss_d = loss_d + cfg.lambda_reg * (intra - inter)
@@ -134,12 +154,20 @@ class KMGANEngine(Engine):
         loss_g = _losses.kmgan_generator_loss(f_f, c_gen)
         if cfg.lambda_reg:
             loss_g = loss_g + cfg.lambda_reg * _losses.kmgan_intra_inter(self.D(x).detach(), f_f)[1]
-        self._adam(self.opt_g, loss_g)
+        if cfg.adversarial_weight:  # (Adam is scale-free: the weight only switches it off)
+            self._adam(self.opt_g, loss_g)
         # 3) D and G together: min L_center (Eq. 4), floored at d_round.
         f_r, f_f = self.D(x), self.D(self.G(z))
         loss_c = _losses.kmgan_center_loss(f_r, lab_r, self.centers, f_f, lab_f,
                                            self.fake_centers, cfg.d_round)
-        self._adam(self.opt_c, loss_c)
+        losses = {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(),
+                  "loss_center": loss_c.detach()}
+        loss_joint = loss_c
+        if cfg.reconstruction_weight:
+            loss_r = self._reconstruction(x)
+            losses["loss_rec"] = loss_r.detach()
+            loss_joint = cfg.adversarial_weight * loss_c + cfg.reconstruction_weight * loss_r
+        self._adam(self.opt_c, loss_joint)
         clip_weights_(self.D, cfg.clip_value)
         # 4) centers: one mini-batch k-means step on the batch features (Eq. 3).
         with torch.no_grad():
@@ -147,7 +175,18 @@ class KMGANEngine(Engine):
             minibatch_kmeans_update_(self.centers, self.counts, f_r, nearest(f_r, self.centers))
             minibatch_kmeans_update_(self.fake_centers, self.fake_counts, f_f,
                                      nearest(f_f, self.fake_centers))
-        return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(), "loss_center": loss_c.detach()}
+        return losses
+
+    def _reconstruction(self, x):
+        """``mean (G(R(D(x))) - x)^2``: D encodes, G decodes through the linear map R."""
+        return _losses.reconstruction_loss(x, self.G(self.R(self.D(x))))
+
+    def _step_pretrain(self, x):
+        """One autoencoder step of D, R and G (the first ``pretrain_iter`` epochs)."""
+        loss = self._reconstruction(x)
+        self._adam(self.opt_c, loss)
+        clip_weights_(self.D, self.config.clip_value)
+        return {"loss_rec": loss.detach()}
 
     def _step_reduced(self, x):
         """Algorithm 2: k-means in the input space; centers enter through D(C)."""
