@@ -5,31 +5,12 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
-from sklearn.cluster import KMeans
-from sklearn.decomposition import PCA
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import BaseGANClustering
 from ._engines.ganem import GANEMConfig, GANEMEngine
+from ._init import ScaledView, kmeans_pca_assignments
 from ._networks import NetSpec
-
-
-def kmeans_pca_assignments(X_scaled: np.ndarray, n_clusters: int, rng, *,
-                           n_components: int = 50, max_rows: int = 10000) -> np.ndarray:
-    """One-hot assignments from k-means on a PCA of the (scaled) data.
-
-    PCA and k-means are fitted on at most ``max_rows`` rows and applied to all rows in chunks.
-    """
-    n = X_scaled.shape[0]
-    fit_idx = np.sort(rng.choice(n, size=max_rows, replace=False)) if n > max_rows else slice(None)
-    X_fit = np.asarray(X_scaled[fit_idx], dtype=np.float32)
-    n_comp = max(1, min(n_components, X_fit.shape[1], X_fit.shape[0] - 1))
-    pca = PCA(n_components=n_comp, random_state=rng).fit(X_fit)
-    km = KMeans(n_clusters, n_init=4, random_state=rng).fit(pca.transform(X_fit))
-    labels = np.concatenate([
-        km.predict(pca.transform(np.asarray(X_scaled[s:s + 8192], dtype=np.float32)))
-        for s in range(0, n, 8192)])
-    return np.eye(n_clusters, dtype=np.float32)[labels]
 
 
 class GANEMClustering(BaseGANClustering):
@@ -233,7 +214,7 @@ class GANEMClustering(BaseGANClustering):
     def _init_state_kwargs(self, X, data, labels, rng):
         w_init = None
         if self.init == "kmeans":
-            w_init = kmeans_pca_assignments(_ScaledView(X, self.scaler_), self.n_clusters, rng)
+            w_init = kmeans_pca_assignments(ScaledView(X, self.scaler_), self.n_clusters, rng)
         if labels is not None and w_init is not None:
             w_init[labels >= 0] = np.eye(self.n_clusters, dtype=np.float32)[labels[labels >= 0]]
         return {"w_init": w_init, "labels": labels}
@@ -241,13 +222,3 @@ class GANEMClustering(BaseGANClustering):
     def _set_method_attributes(self):
         self.cluster_weights_ = self.engine_.phi.detach().cpu().double().numpy()
 
-
-class _ScaledView:
-    """Row-sliceable view of X in the scaled units, without materialising it."""
-
-    def __init__(self, X, scaler):
-        self.X, self.scaler = X, scaler
-        self.shape = X.shape
-
-    def __getitem__(self, index):
-        return self.scaler.transform(self.X[index])

@@ -39,6 +39,7 @@ class AMMConfig:
     batchnorm: bool = True
     cycle_weight: float = 1.0
     reconstruction_weight: float = 1.0
+    init_epochs: float = 1.0
 
 
 class _Inference(nn.Module):
@@ -127,8 +128,12 @@ class AMMEngine(Engine):
         self.opt_g = torch.optim.Adam(gen_params, lr=cfg.lr, betas=betas)
         self.log_prior = torch.full((k,), -math.log(k), device=self.device)
 
-    def init_state(self, data, rng, labels=None, class_prior=None):
-        """``labels`` (-1 = unlabeled) switch on SAMM; ``class_prior`` sets p(y)."""
+    def init_state(self, data, rng, labels=None, class_prior=None, init_labels=None):
+        """``labels`` (-1 = unlabeled) switch on SAMM; ``class_prior`` sets p(y).
+
+        ``init_labels`` (one cluster index per row, e.g. from k-means) warm-start the
+        encoder and decoder before the game: see :meth:`_warm_start`.
+        """
         if class_prior is not None:
             self.log_prior = torch.log(torch.as_tensor(class_prior, dtype=torch.float32,
                                                        device=self.device))
@@ -136,6 +141,29 @@ class AMMEngine(Engine):
         if labels is not None:
             self.labeled_idx = np.flatnonzero(labels >= 0)
             self.labeled_y = torch.as_tensor(labels[self.labeled_idx], device=self.device)
+        if init_labels is not None:
+            self._warm_start(data, rng, init_labels)
+
+    def _warm_start(self, data, rng, init_labels):
+        """``init_epochs`` passes of ``CE(mu_y(x), init_label) + reconstruction`` (our choice).
+
+        Gives the encoder's y-head an initial partition (k-means on a PCA of the data, as
+        GAN-EM starts its EM) and the decoder a use for y before the adversarial game.
+        """
+        cfg = self.config
+        target = torch.as_tensor(init_labels, device=self.device)
+        n_batches = int(math.ceil(cfg.init_epochs * data.n / cfg.batch_size))
+        self.train()
+        for idx in epoch_batches(data.n, cfg.batch_size, n_batches, rng):
+            x = data.rows(idx)
+            y_q, mu_y, z_q, _ = self.enc(x)
+            loss = F.cross_entropy(mu_y, target[torch.as_tensor(idx, device=self.device)])
+            if cfg.reconstruction_weight:
+                loss = loss + cfg.reconstruction_weight * _losses.reconstruction_loss(
+                    x, self.dec(torch.cat([y_q, z_q], dim=1)))
+            self.opt_g.zero_grad(set_to_none=True)
+            loss.backward()
+            self.opt_g.step()
 
     def _prior_triple(self, n):
         """(x~, y, z) from p(y) p(z|y) p(x|y, z)."""
