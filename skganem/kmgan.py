@@ -79,7 +79,8 @@ class KMGAN(BaseGANClustering):
     pretrain_iter : int, default=10
         Epochs of that autoencoder alone before the game (at most half of ``n_iter``); the
         real centers are then seeded by k-means++ on the pretrained D(X) (ours; 0: seed on
-        the untrained D, as Algorithm 1).
+        the untrained D, as Algorithm 1). The autoencoder term and its pretraining belong
+        to ``variant="feature"``; the reduced variant runs Algorithm 2 as published.
     adversarial_weight : float, default=0.1
         Weight of the generated-data term of Eq. 5 and of the center loss (Eq. 4) against the
         real-data term and the reconstruction; 1 is the paper's balance, which collapses the

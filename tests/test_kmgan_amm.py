@@ -78,6 +78,14 @@ def test_kmgan_pretraining_then_game(blobs):
     assert "loss_d" in short.history_[-1] and "loss_d" not in short.history_[0]
 
 
+def test_kmgan_reduced_variant_runs_algorithm_2_as_published(blobs):
+    X, _ = blobs
+    est = tiny(KMGAN, n_clusters=3, n_iter=3, variant="reduced", random_state=0).fit(X)
+    assert "R" not in est.engine_.nets
+    assert "loss_rec" not in est.history_[0]
+    assert est.cluster_centers_.shape == (3, X.shape[1])
+
+
 def test_kmgan_centers_and_proba_semantics(blobs):
     X, _ = blobs
     est = tiny(KMGAN, n_clusters=3, random_state=0).fit(X)

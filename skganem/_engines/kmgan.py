@@ -64,7 +64,7 @@ class KMGANEngine(Engine):
         self.D = _SigmoidFeatures(Encoder(self.sample_shape, cfg.n_components, cfg.spec,
                                           batchnorm=cfg.batchnorm))
         self.nets = {"G": self.G, "D": self.D}
-        if cfg.reconstruction_weight > 0 or cfg.pretrain_iter > 0:
+        if cfg.variant == "feature" and (cfg.reconstruction_weight > 0 or cfg.pretrain_iter > 0):
             # ours: a linear map R from D's features to G's input, so that G(R(D(x))) ~ x
             self.R = torch.nn.Linear(cfg.n_components, cfg.noise_dim)
             self.nets["R"] = self.R
@@ -116,9 +116,10 @@ class KMGANEngine(Engine):
         meter = LossMeter()
         n_batches = int(math.ceil(data.n / cfg.batch_size))
         step = self._step_feature if cfg.variant == "feature" else self._step_reduced
-        if iteration < cfg.pretrain_iter:
+        pretrain = cfg.pretrain_iter if cfg.variant == "feature" else 0
+        if iteration < pretrain:
             step = self._step_pretrain
-        elif iteration == cfg.pretrain_iter and cfg.pretrain_iter > 0:
+        elif iteration == pretrain > 0:
             self._seed_centers(data, rng)  # Algorithm 1's k-means++, on the pretrained D
         for idx in epoch_batches(data.n, cfg.batch_size, n_batches, rng):
             for name, value in step(data.rows(idx)).items():
