@@ -76,11 +76,18 @@ def bare_ganem(engine, X, n_iter):
 
 
 def bare_kmgan(engine, X, n_iter):
-    """Algorithm 1 of KM-GAN written out: L_D, L_G, L_center, mini-batch k-means."""
+    """Algorithm 1 of KM-GAN written out: L_D, L_G, L_center, mini-batch k-means (with our
+    autoencoder term and adversarial weight when the engine has them)."""
     cfg = engine.config
     G, D = _fresh(engine.nets["G"]), _fresh(engine.nets["D"])
+    R = _fresh(engine.nets["R"]) if "R" in engine.nets else None
     opt_d, opt_g = _adam(D.parameters(), cfg.lr), _adam(G.parameters(), cfg.lr)
-    opt_c = _adam(list(D.parameters()) + list(G.parameters()), cfg.lr)
+    opt_c = _adam([p for net in (D, G, R) if net is not None for p in net.parameters()], cfg.lr)
+    w_rec, w_adv = cfg.reconstruction_weight, cfg.adversarial_weight
+
+    def rec(x):
+        return w_rec * _losses.reconstruction_loss(x, G(R(D(x)))) if w_rec else 0.0
+
     centers, fake_centers = engine.centers.clone(), engine.centers.clone()
     counts, fake_counts = torch.zeros(cfg.n_clusters), torch.zeros(cfg.n_clusters)
 
@@ -96,12 +103,15 @@ def bare_kmgan(engine, X, n_iter):
             with torch.no_grad():
                 lab_r, lab_f = nearest(D(x), centers), nearest(D(fake), fake_centers)
             c_real, c_gen = centers[lab_r], centers[lab_f]
-            _step(opt_d, _losses.kmgan_discriminator_loss(D(x), c_real, D(fake.detach()), c_gen))
+            _step(opt_d, _losses.kmgan_discriminator_loss(D(x), c_real, D(fake.detach()), c_gen,
+                                                          fake_weight=w_adv) + rec(x))
             clip_weights_(D, cfg.clip_value)
-            _step(opt_g, _losses.kmgan_generator_loss(D(fake), c_gen))
+            if w_adv:
+                _step(opt_g, _losses.kmgan_generator_loss(D(fake), c_gen))
             f_r, f_f = D(x), D(G(z))
-            _step(opt_c, _losses.kmgan_center_loss(f_r, lab_r, centers, f_f, lab_f,
-                                                   fake_centers, cfg.d_round))
+            loss_c = _losses.kmgan_center_loss(f_r, lab_r, centers, f_f, lab_f, fake_centers,
+                                               cfg.d_round)
+            _step(opt_c, (w_adv * loss_c + rec(x)) if w_rec else loss_c)
             clip_weights_(D, cfg.clip_value)
             with torch.no_grad():
                 f_r, f_f = f_r.detach(), f_f.detach()
