@@ -70,12 +70,13 @@ class AMMClustering(BaseGANClustering):
     prior : {"learned", "fixed"}, default="learned"
         Mixture means and variances learned by reparameterisation (Eq. 12), or fixed at
         their random initialisation N(0, I) with unit variances.
-    init : {"kmeans", "random"}, default="kmeans"
+    init : {"random", "kmeans"}, default="random"
+        ``"random"``: the game starts from the random networks, as in the paper.
         ``"kmeans"``: before the game, the encoder and decoder are trained for one epoch on
         ``CE(mu_y(x), c) + reconstruction_weight * reconstruction`` with ``c`` the k-means
-        clusters of a 50-d PCA of the data (ours; GAN-EM starts the same way). On
-        MNIST-10k it sped training up (ACC 0.57 against 0.42 after 12 epochs).
-        ``"random"``: the game starts from the random networks, as in the paper.
+        clusters of a 50-d PCA of the data (ours; GAN-EM starts the same way). It sped up
+        the first epochs on MNIST-10k but did not improve the final accuracy, and lowered it
+        on digits (see ``docs/methods.md``).
     predict_method : {"encoder", "bayes"}, default="encoder"
         ``"encoder"``: ``predict_proba = softmax(mu_y(x))`` without sampling noise.
         ``"bayes"``: the Bayes classifier on the embedding, ``p(y=k | z)`` with
@@ -130,13 +131,13 @@ class AMMClustering(BaseGANClustering):
         "prior": [StrOptions({"learned", "fixed"})],
         "predict_method": [StrOptions({"encoder", "bayes"})],
         "semi_supervised": ["boolean"],
-        "init": [StrOptions({"kmeans", "random"})],
+        "init": [StrOptions({"random", "kmeans"})],
     }
 
     def __init__(self, n_clusters=8, *, n_components=64, image_shape=None, architecture="auto",
                  hidden_dims=(256, 256), conv_channels=(32, 64), batch_size=64, n_iter=60,
                  lr=1e-3, gp_weight=10.0, cycle_weight=1.0, reconstruction_weight=1.0,
-                 dropout=0.2, prior="learned", init="kmeans",
+                 dropout=0.2, prior="learned", init="random",
                  predict_method="encoder", semi_supervised=False, warm_start=False,
                  checkpoint_path=None, checkpoint_every=1, device="auto", random_state=None,
                  verbose=0):

@@ -152,3 +152,24 @@ def test_inverse_transform_shape_and_units(blobs, images):
     Xi, _ = images
     est = tiny(AMMClustering, n_clusters=2, random_state=0).fit(Xi)
     assert est.inverse_transform(est.transform(Xi)).shape == (Xi.shape[0], 64)
+
+
+def test_amm_kmeans_init_warm_starts_once(blobs, monkeypatch):
+    from skganem._engines.amm import AMMEngine
+
+    X, y = blobs
+    calls = []
+    original = AMMEngine._warm_start
+
+    def counted(self, data, rng, init_labels):
+        calls.append(np.asarray(init_labels))
+        return original(self, data, rng, init_labels)
+
+    monkeypatch.setattr(AMMEngine, "_warm_start", counted)
+    est = tiny(AMMClustering, n_clusters=3, init="kmeans", warm_start=True,
+               random_state=0).fit(X)
+    assert len(calls) == 1 and calls[0].shape == (X.shape[0],)
+    # the k-means clusters of three well-separated blobs are the blobs: 3 (blob, cluster) pairs
+    assert len(set(zip(y, calls[0]))) == 3
+    est.fit(X)  # continuing a warm start does not redo it
+    assert len(calls) == 1 and est.n_iter_ == 2 * TINY[AMMClustering]["n_iter"]
