@@ -6,6 +6,11 @@ and a generated batch, labels both by their nearest center, and makes three Adam
 the paper's order: D on L_D (Eq. 5, + lambda (L_intra - L_inter), Eq. 7), G on L_G (Eq. 6,
 + lambda L_inter), then D and G together on the center loss (Eq. 4). The centers then move
 by one mini-batch k-means step (Sculley). D's weights are clipped after each update.
+
+Ours, not the paper's (all off gives Algorithm 1): an autoencoder term
+``mean (G(R(D(x))) - x)^2`` in D's step and in the joint step, ``pretrain_iter`` epochs of it
+alone before the centers are seeded, and ``adversarial_weight`` on the generated-data term of
+Eq. 5 and on the center loss.
 """
 
 from __future__ import annotations
