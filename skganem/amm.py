@@ -176,6 +176,8 @@ class AMMClustering(BaseGANClustering):
             kwargs["init_labels"] = onehot.argmax(1)
         if labels is None:
             return kwargs
+        if "init_labels" in kwargs:  # SAMM: labeled rows start in their given component
+            kwargs["init_labels"][labels >= 0] = labels[labels >= 0]
         counts = np.bincount(labels[labels >= 0], minlength=self.n_clusters).astype(float)
         prior = (counts + 1e-3) / (counts + 1e-3).sum()  # p(y) from labeled frequencies
         return {**kwargs, "labels": labels, "class_prior": prior}

@@ -173,3 +173,17 @@ def test_amm_kmeans_init_warm_starts_once(blobs, monkeypatch):
     assert len(set(zip(y, calls[0]))) == 3
     est.fit(X)  # continuing a warm start does not redo it
     assert len(calls) == 1 and est.n_iter_ == 2 * TINY[AMMClustering]["n_iter"]
+
+
+def test_samm_kmeans_init_starts_labeled_rows_in_their_component(blobs, monkeypatch):
+    from skganem._engines.amm import AMMEngine
+
+    X, y = blobs
+    seen = []
+    monkeypatch.setattr(AMMEngine, "_warm_start",
+                        lambda self, data, rng, init_labels: seen.append(init_labels))
+    y_part = np.full_like(y, -1)
+    y_part[:15] = (y[:15] + 1) % 3  # a naming k-means cannot guess
+    tiny(AMMClustering, n_clusters=3, init="kmeans", semi_supervised=True,
+         random_state=0).fit(X, y_part)
+    np.testing.assert_array_equal(seen[0][:15], y_part[:15])
