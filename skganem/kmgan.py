@@ -35,9 +35,10 @@ class KMGAN(BaseGANClustering):
     ----------
     n_clusters : int, default=8
         Number of clusters ``k``.
-    n_components : int, default=32
+    n_components : int, default=10
         Number of sigmoid units of D: the dimension of the feature space and of
-        :meth:`transform`.
+        :meth:`transform`. 10 clustered better than 32 (MNIST-10k ACC 0.52 against 0.45,
+        digits 0.78 against 0.76; ``docs/methods.md``).
     image_shape : tuple of int, default=None
         ``(height, width)`` or ``(channels, height, width)`` of each row; conv nets need
         it (``architecture="auto"``, ``"conv"`` or ``"paper"``).
@@ -131,7 +132,7 @@ class KMGAN(BaseGANClustering):
     >>> X, _ = make_blobs(n_samples=200, centers=3, random_state=0)
     >>> est = KMGAN(n_clusters=3, hidden_dims=(32,), n_iter=2, random_state=0).fit(X)
     >>> est.cluster_centers_.shape
-    (3, 32)
+    (3, 10)
     """
 
     _parameter_constraints: dict = {
@@ -148,7 +149,7 @@ class KMGAN(BaseGANClustering):
         "adversarial_weight": [Interval(numbers.Real, 0, None, closed="left")],
     }
 
-    def __init__(self, n_clusters=8, *, n_components=32, image_shape=None, architecture="mlp",
+    def __init__(self, n_clusters=8, *, n_components=10, image_shape=None, architecture="mlp",
                  hidden_dims=(256, 256), conv_channels=(32, 64), noise_dim=100, batch_size=64,
                  n_iter=30, lr=2e-4, clip_value=1.0, d_round=0.0, lambda_reg=0.0,
                  variant="feature", reconstruction_weight=100.0, pretrain_iter=10,
