@@ -18,12 +18,13 @@ class ScaledView:
         return self.scaler.transform(self.X[index])
 
 
-def kmeans_pca_assignments(X_scaled, n_clusters: int, rng, *, n_components: int = 50,
-                           max_rows: int = 10000) -> np.ndarray:
-    """One-hot assignments ``(n_samples, n_clusters)`` from k-means on a PCA of the data.
+def kmeans_pca_labels(X_scaled, n_clusters: int, rng, *, given=None, n_components: int = 50,
+                      max_rows: int = 10000) -> np.ndarray:
+    """Cluster index per row from k-means on a PCA of the data.
 
     PCA and k-means (``n_init=4``) are fitted on at most ``max_rows`` rows of ``X_scaled``
-    (an array or a :class:`ScaledView`) and applied to all rows in chunks.
+    (an array or a :class:`ScaledView`) and applied to all rows in chunks. ``given``
+    (semi-supervised labels, -1 = unlabeled) overrides the k-means cluster of labeled rows.
     """
     n = X_scaled.shape[0]
     fit_idx = np.sort(rng.choice(n, size=max_rows, replace=False)) if n > max_rows else slice(None)
@@ -33,5 +34,7 @@ def kmeans_pca_assignments(X_scaled, n_clusters: int, rng, *, n_components: int 
     km = KMeans(n_clusters, n_init=4, random_state=rng).fit(pca.transform(X_fit))
     labels = np.concatenate([
         km.predict(pca.transform(np.asarray(X_scaled[s:s + 8192], dtype=np.float32)))
-        for s in range(0, n, 8192)])
-    return np.eye(n_clusters, dtype=np.float32)[labels]
+        for s in range(0, n, 8192)]).astype(np.int64)
+    if given is not None:
+        labels[given >= 0] = given[given >= 0]
+    return labels

@@ -12,7 +12,7 @@ from sklearn.utils.validation import check_array, check_is_fitted
 from ._base import INFERENCE_BATCH_SIZE, BaseGANClustering
 from ._device import batch_slices
 from ._engines.amm import AMMConfig, AMMEngine
-from ._init import ScaledView, kmeans_pca_assignments
+from ._init import ScaledView, kmeans_pca_labels
 from ._networks import NetSpec
 
 
@@ -172,12 +172,11 @@ class AMMClustering(BaseGANClustering):
         kwargs = {}
         resuming = self.warm_start and hasattr(self, "engine_")
         if self.init == "kmeans" and not resuming:
-            onehot = kmeans_pca_assignments(ScaledView(X, self.scaler_), self.n_clusters, rng)
-            kwargs["init_labels"] = onehot.argmax(1)
+            # SAMM: labeled rows start in their given component
+            kwargs["init_labels"] = kmeans_pca_labels(ScaledView(X, self.scaler_),
+                                                      self.n_clusters, rng, given=labels)
         if labels is None:
             return kwargs
-        if "init_labels" in kwargs:  # SAMM: labeled rows start in their given component
-            kwargs["init_labels"][labels >= 0] = labels[labels >= 0]
         counts = np.bincount(labels[labels >= 0], minlength=self.n_clusters).astype(float)
         prior = (counts + 1e-3) / (counts + 1e-3).sum()  # p(y) from labeled frequencies
         return {**kwargs, "labels": labels, "class_prior": prior}

@@ -9,7 +9,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import BaseGANClustering
 from ._engines.ganem import GANEMConfig, GANEMEngine
-from ._init import ScaledView, kmeans_pca_assignments
+from ._init import ScaledView, kmeans_pca_labels
 from ._networks import NetSpec
 
 
@@ -214,9 +214,9 @@ class GANEMClustering(BaseGANClustering):
     def _init_state_kwargs(self, X, data, labels, rng):
         w_init = None
         if self.init == "kmeans":
-            w_init = kmeans_pca_assignments(ScaledView(X, self.scaler_), self.n_clusters, rng)
-        if labels is not None and w_init is not None:
-            w_init[labels >= 0] = np.eye(self.n_clusters, dtype=np.float32)[labels[labels >= 0]]
+            init = kmeans_pca_labels(ScaledView(X, self.scaler_), self.n_clusters, rng,
+                                     given=labels)
+            w_init = np.eye(self.n_clusters, dtype=np.float32)[init]
         return {"w_init": w_init, "labels": labels}
 
     def _set_method_attributes(self):
