@@ -80,8 +80,7 @@ def load_dataset(name, mnist=None):
 
 def default_n_iter(method, dataset):
     """The iterations each skganem estimator gets: its default, except GAN-EM on digits (12)
-    and AMM on MNIST (36 epochs plus the k-means warm start, to stay under 15 minutes on 2
-    CPU cores: 40 epochs took 902 s)."""
+    and AMM on MNIST (36 epochs, to stay under 15 minutes on 2 CPU cores: 40 took 902 s)."""
     if method == "ganem" and dataset == "digits":
         return 12
     if method == "amm" and dataset.startswith("mnist"):

@@ -38,7 +38,7 @@ class KMGAN(BaseGANClustering):
     n_components : int, default=10
         Number of sigmoid units of D: the dimension of the feature space and of
         :meth:`transform`. 10 clustered MNIST-10k better than 32 (ACC 0.508 against 0.452,
-        3 seeds; digits 0.764 either way; ``docs/methods.md``).
+        3 seeds, with 10 pretraining + 20 game epochs; ``docs/methods.md``).
     image_shape : tuple of int, default=None
         ``(height, width)`` or ``(channels, height, width)`` of each row; conv nets need
         it (``architecture="auto"``, ``"conv"`` or ``"paper"``).
