@@ -55,7 +55,8 @@ class AMMClustering(BaseGANClustering):
         Mini-batch size ``M``.
     n_iter : int, default=150
         Training epochs. On digits (1,797 rows, 29 steps per epoch) 150 epochs gave ACC
-        0.875 against 0.832 after 60 (3 seeds, ``docs/methods.md``). An epoch of 10,000
+        0.846 ± 0.006 against 0.832 ± 0.014 after 60 (benchmark suite, 3 seeds,
+        ``docs/benchmarks.md``). An epoch of 10,000
         MNIST images with the conv nets takes about 22 s on 2 CPU cores: there the benchmark
         trains 36 epochs to stay under 15 minutes.
     lr : float, default=1e-3

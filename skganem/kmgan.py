@@ -81,8 +81,8 @@ class KMGAN(BaseGANClustering):
     pretrain_iter : int, default=30
         Epochs of that autoencoder alone before the game (at most half of ``n_iter``). They
         are cheap (no generated batch; about a quarter of a game epoch) and the seeding
-        depends on them: on MNIST-10k 30 of 60 epochs gave ACC 0.657 / 0.547 / 0.539 against
-        0.562 / 0.481 / 0.506 with 10 of 30 (seeds 0-2, ``docs/methods.md``). The
+        depends on them: on MNIST-10k 30 of 60 epochs gave ACC 0.565 ± 0.018 against
+        0.508 ± 0.026 with 10 of 30 (benchmark suite, 3 seeds, ``docs/benchmarks.md``). The
         real centers are then seeded by k-means++ on the pretrained D(X) (ours; 0: seed on
         the untrained D, as Algorithm 1). The autoencoder term and its pretraining belong
         to ``variant="feature"``; the reduced variant runs Algorithm 2 as published.
