@@ -56,9 +56,9 @@ class AMMClustering(BaseGANClustering):
     n_iter : int, default=150
         Training epochs. On digits (1,797 rows, 29 steps per epoch) 150 epochs gave ACC
         0.846 ± 0.006 against 0.832 ± 0.014 after 60 (benchmark suite, 3 seeds,
-        ``docs/benchmarks.md``). An epoch of 10,000
-        MNIST images with the conv nets takes about 22 s on 2 CPU cores: there the benchmark
-        trains 36 epochs to stay under 15 minutes.
+        ``docs/benchmarks.md``). An epoch of 10,000 MNIST images with the conv nets takes
+        about 22 s on 2 CPU cores: there the benchmark trains 36 epochs to stay under 15
+        minutes.
     lr : float, default=1e-3
         Adam learning rate (beta1 = 0.5). The paper (Sec. 4) uses 2e-4; with the cycle terms
         1e-3 reached higher accuracy in fewer epochs in our measurements.
