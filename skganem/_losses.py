@@ -14,6 +14,18 @@ import torch
 import torch.nn.functional as F
 
 
+def cluster_sums(x: torch.Tensor, labels: torch.Tensor,
+                 k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-cluster sums of the rows of ``x`` and the cluster sizes, ``(k, d)`` and ``(k,)``.
+
+    A one-hot matrix product rather than ``index_add``: on CUDA ``index_add`` accumulates
+    floats with atomics in no fixed order, which made KM-GAN fits with the same
+    ``random_state`` differ; the product is deterministic on every device.
+    """
+    onehot = F.one_hot(labels, k).to(x.dtype)
+    return onehot.t() @ x, onehot.sum(0)
+
+
 # --------------------------------------------------------------------------- GAN-EM
 def ganem_discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor,
                              w: torch.Tensor) -> torch.Tensor:
@@ -94,10 +106,8 @@ def kmgan_center_loss(real_feat, real_labels, real_centers, fake_feat, fake_labe
     degeneration" and gives no formula).
     """
     def summed_centers(feat, labels, centers):
-        k = centers.shape[0]
-        sums = torch.zeros_like(centers).index_add(0, labels, feat)
-        counts = torch.bincount(labels, minlength=k).to(feat.dtype).unsqueeze(1)
-        return ((centers + sums) / (1.0 + counts)).sum(0)
+        sums, counts = cluster_sums(feat, labels, centers.shape[0])
+        return ((centers + sums) / (1.0 + counts.unsqueeze(1))).sum(0)
 
     diff = (summed_centers(real_feat, real_labels, real_centers)
             - summed_centers(fake_feat, fake_labels, fake_centers))

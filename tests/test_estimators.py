@@ -48,7 +48,8 @@ def test_shapes_dtypes_and_probabilities(cls, fitted, blobs):
     assert est.n_features_in_ == X.shape[1]
     assert est.n_iter_ == len(est.history_) == est.n_iter
     assert {"iteration", "seconds"} <= set(est.history_[0])
-    assert est.device_ == "cpu"
+    # device="auto": CUDA where the test run has it
+    assert est.device_ == ("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def test_labels_equal_predict_and_fit_predict(cls, fitted, blobs):

@@ -40,6 +40,13 @@ def test_center_loss_floor_d_round():
     assert loss.item() == pytest.approx(22 / 3)
 
 
+def test_cluster_sums_hand_computed():
+    x = torch.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+    sums, counts = _losses.cluster_sums(x, torch.tensor([2, 0, 2]), 3)
+    torch.testing.assert_close(sums, torch.tensor([[3.0, 4.0], [0.0, 0.0], [6.0, 8.0]]))
+    torch.testing.assert_close(counts, torch.tensor([1.0, 0.0, 2.0]))
+
+
 def test_discriminator_and_generator_losses_hand_computed():
     zero = torch.zeros(1, 2)
     # ||(0,0) - (3,4)|| - ||(0,0) - (0,1)|| = 5 - 1

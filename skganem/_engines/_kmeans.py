@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from .._losses import cluster_sums
+
 
 def nearest(x: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:
     """Index of the nearest center (Euclidean) for each row of ``x``."""
@@ -37,8 +39,8 @@ def _kmeans_once(x: torch.Tensor, k: int, n_lloyd: int) -> torch.Tensor:
         d2 = torch.minimum(d2, torch.cdist(x, nxt).pow(2).squeeze(1))
     for _ in range(n_lloyd):
         labels = nearest(x, centers)
-        sums = torch.zeros_like(centers).index_add(0, labels, x)
-        counts = torch.bincount(labels, minlength=k).to(x.dtype).unsqueeze(1)
+        sums, counts = cluster_sums(x, labels, k)
+        counts = counts.unsqueeze(1)
         centers = torch.where(counts > 0, sums / counts.clamp(min=1), centers)
     return centers
 
@@ -50,9 +52,7 @@ def minibatch_kmeans_update_(centers: torch.Tensor, counts: torch.Tensor, x: tor
     Each center moves towards the mean of its batch members with the per-center learning
     rate ``n_batch / count`` where ``count`` accumulates all rows it has been assigned.
     """
-    k = centers.shape[0]
-    sums = torch.zeros_like(centers).index_add(0, labels, x)
-    n_batch = torch.bincount(labels, minlength=k).to(x.dtype)
+    sums, n_batch = cluster_sums(x, labels, centers.shape[0])
     counts += n_batch
     has = n_batch > 0
     eta = torch.where(has, n_batch / counts.clamp(min=1), torch.zeros_like(counts)).unsqueeze(1)
