@@ -103,6 +103,24 @@ def test_kmgan_centers_and_proba_semantics(blobs):
     np.testing.assert_allclose(est.predict_proba(X).argmax(1), d2.argmin(1))
 
 
+
+def test_kmgan_refinement_is_lloyd_on_the_final_features(blobs):
+    X, _ = blobs
+    game = tiny(KMGAN, n_clusters=3, refine_iter=0, random_state=0).fit(X)
+    refined = tiny(KMGAN, n_clusters=3, refine_iter=50, random_state=0).fit(X)
+    F = refined.transform(X)
+    np.testing.assert_allclose(F, game.transform(X))  # same training, refinement at the end
+
+    def inertia(centers):
+        return ((F[:, None, :] - centers[None]) ** 2).sum(-1).min(1).sum()
+    assert inertia(refined.cluster_centers_) <= inertia(game.cluster_centers_) + 1e-6
+    # a fixed point of Lloyd: each non-empty center is the mean of its rows
+    labels = refined.predict(X)
+    for m in np.unique(labels):
+        np.testing.assert_allclose(refined.cluster_centers_[m], F[labels == m].mean(0),
+                                   rtol=1e-4, atol=1e-5)
+
+
 # -------------------------------------------------------------------------------- AMM
 def test_gradient_penalty_hand_computed():
     # A linear critic has the same gradient (3, 0, 4) everywhere: ||g|| = 5, (5 - 1)^2 = 16.

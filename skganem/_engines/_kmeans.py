@@ -37,9 +37,21 @@ def _kmeans_once(x: torch.Tensor, k: int, n_lloyd: int) -> torch.Tensor:
         nxt = x[torch.multinomial(probs, 1)]
         centers = torch.cat([centers, nxt])
         d2 = torch.minimum(d2, torch.cdist(x, nxt).pow(2).squeeze(1))
-    for _ in range(n_lloyd):
-        labels = nearest(x, centers)
-        sums, counts = cluster_sums(x, labels, k)
+    return lloyd(x, centers, n_lloyd)
+
+
+def lloyd(x: torch.Tensor, centers: torch.Tensor, n_iter: int) -> torch.Tensor:
+    """At most ``n_iter`` Lloyd iterations from ``centers``; new centers, ``(k, d)``.
+
+    Stops when no row changes its nearest center; a center left without rows stays put.
+    """
+    labels = None
+    for _ in range(n_iter):
+        new = nearest(x, centers)
+        if labels is not None and torch.equal(new, labels):
+            break
+        labels = new
+        sums, counts = cluster_sums(x, labels, centers.shape[0])
         counts = counts.unsqueeze(1)
         centers = torch.where(counts > 0, sums / counts.clamp(min=1), centers)
     return centers

@@ -24,7 +24,7 @@ from .. import _losses
 from .._device import batch_slices
 from .._networks import Decoder, Encoder, NetSpec, clip_weights_, init_weights
 from ._base import Engine, LossMeter, epoch_batches
-from ._kmeans import kmeans_plus_plus, minibatch_kmeans_update_, nearest
+from ._kmeans import kmeans_plus_plus, lloyd, minibatch_kmeans_update_, nearest
 
 
 @dataclass
@@ -47,6 +47,7 @@ class KMGANConfig:
     pretrain_iter: int = 0
     adversarial_weight: float = 1.0
     n_init: int = 10
+    refine_iter: int = 0
 
 
 class _SigmoidFeatures(torch.nn.Module):
@@ -221,7 +222,9 @@ class KMGANEngine(Engine):
         return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(), "loss_center": loss_c.detach()}
 
     def finalize(self, data):
-        """Fit the softmax temperature: mean squared distance of rows to their center."""
+        """Refine the real centers (``refine_iter``), then fit the softmax temperature."""
+        if self.config.refine_iter > 0 and self.config.variant == "feature":
+            self._refine_centers(data)
         total, n = 0.0, 0
         with torch.no_grad():
             for sl in batch_slices(data.n, 1024):
@@ -229,6 +232,18 @@ class KMGANEngine(Engine):
                 total += float(d2.min(dim=1).values.sum())
                 n += sl.stop - sl.start
         self.temperature = torch.tensor(max(total / max(n, 1), 1e-12), device=self.device)
+
+    def _refine_centers(self, data):
+        """Lloyd iterations on D(X) of every training row, from the game's centers (ours).
+
+        Algorithm 1 leaves its centers where the last mini-batch k-means step put them; the
+        refinement moves them to a local optimum of k-means on the final features. Stops
+        early when no row changes its center; an emptied center stays where it was.
+        """
+        feats = torch.cat([self.D(data.rows(sl)) for sl in batch_slices(data.n, 1024)])
+        # in place: fit calls finalize under inference_mode, and a warm-started fit updates
+        # the centers in place again (an inference tensor would refuse that)
+        self.centers.copy_(lloyd(feats, self.centers, self.config.refine_iter))
 
     # -- inference ---------------------------------------------------------------------
     def sq_distances(self, x):
