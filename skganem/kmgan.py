@@ -26,10 +26,11 @@ class KMGAN(BaseGANClustering):
 
     Algorithm 1 as published does not cluster (D's features collapse; digits ACC 0.19). Our
     defaults add an autoencoder term through D and G, pretrain it for ``pretrain_iter``
-    epochs before seeding the centers, and weaken the adversarial terms
-    (``adversarial_weight``); ``reconstruction_weight=0, pretrain_iter=0,
-    adversarial_weight=1`` restores the paper's algorithm. The default networks are
-    perceptrons, also on images (``architecture="mlp"``).
+    epochs before seeding the centers, weaken the adversarial terms
+    (``adversarial_weight``) and refine the centers by Lloyd's k-means on D(X) after the
+    last epoch (``refine_iter``); ``reconstruction_weight=0, pretrain_iter=0,
+    adversarial_weight=1, refine_iter=0`` restores the paper's algorithm. The default
+    networks are perceptrons, also on images (``architecture="mlp"``).
 
     Parameters
     ----------
@@ -90,7 +91,8 @@ class KMGAN(BaseGANClustering):
         Weight of the generated-data term of Eq. 5 and of the center loss (Eq. 4) against the
         real-data term and the reconstruction; 1 is the paper's balance, which collapses the
         features when the reconstruction is on. 0 leaves k-means on an autoencoder (DCN).
-        ``reconstruction_weight=0, pretrain_iter=0, adversarial_weight=1`` is Algorithm 1.
+        ``reconstruction_weight=0, pretrain_iter=0, adversarial_weight=1, refine_iter=0``
+        is Algorithm 1.
     refine_iter : int, default=100
         After the last epoch, at most this many Lloyd iterations of k-means on D(X) of all
         training rows, starting from the game's centers (ours: Algorithm 1 stops at its last

@@ -68,7 +68,7 @@ def test_discriminator_loss_fake_weight():
 def test_kmgan_paper_algorithm_has_no_autoencoder(blobs):
     X, _ = blobs
     paper = tiny(KMGAN, n_clusters=3, n_iter=3, reconstruction_weight=0.0, pretrain_iter=0,
-                 adversarial_weight=1.0, random_state=0).fit(X)
+                 adversarial_weight=1.0, refine_iter=0, random_state=0).fit(X)
     assert "R" not in paper.engine_.nets
     assert all(set(h) == {"iteration", "loss_d", "loss_g", "loss_center", "seconds"}
                for h in paper.history_)
