@@ -59,7 +59,8 @@ def dataset_table(records, dataset):
             continue
         label = LABELS.get(method, method)
         if method in SKGANEM_METHODS:
-            label += f" (n_iter={rs[0]['n_iter']})"
+            extra = "".join(f", {k}={v}" for k, v in rs[0].get("params", {}).items())
+            label += f" (n_iter={rs[0]['n_iter']}{extra})"
         cells = [label, ", ".join(str(r["seed"]) for r in rs),
                  _ms([r["acc"] for r in rs]), _ms([r["ari"] for r in rs]),
                  _ms([r["nmi"] for r in rs])]
