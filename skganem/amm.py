@@ -56,9 +56,9 @@ class AMMClustering(BaseGANClustering):
     n_iter : int, default=300
         Training epochs. On digits (1,797 rows, 29 steps per epoch, about 1.2 s per epoch on
         2 CPU cores) the benchmark's three seeds gave mean ACC 0.832 after 60 epochs, 0.846
-        after 150 and 0.856 after 300 (``docs/methods.md``). An epoch of 10,000 MNIST images with the
-        conv nets takes about 22 s on 2 CPU cores: set ``n_iter`` for large data (the
-        benchmark trains 36 epochs there to stay under 15 minutes).
+        after 150 and 0.856 after 300 (``docs/methods.md``). An epoch of 10,000 MNIST
+        images with the conv nets takes about 22 s on 2 CPU cores: set ``n_iter`` for large
+        data (the benchmark trains 36 epochs there to stay under 15 minutes).
     lr : float, default=1e-3
         Adam learning rate (beta1 = 0.5). The paper (Sec. 4) uses 2e-4; with the cycle terms
         1e-3 reached higher accuracy in fewer epochs in our measurements.

@@ -103,7 +103,6 @@ def test_kmgan_centers_and_proba_semantics(blobs):
     np.testing.assert_allclose(est.predict_proba(X).argmax(1), d2.argmin(1))
 
 
-
 def test_kmgan_refinement_is_lloyd_on_the_final_features(blobs):
     X, _ = blobs
     game = tiny(KMGAN, n_clusters=3, refine_iter=0, random_state=0).fit(X)

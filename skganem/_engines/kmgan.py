@@ -222,28 +222,23 @@ class KMGANEngine(Engine):
         return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(), "loss_center": loss_c.detach()}
 
     def finalize(self, data):
-        """Refine the real centers (``refine_iter``), then fit the softmax temperature."""
-        if self.config.refine_iter > 0 and self.config.variant == "feature":
-            self._refine_centers(data)
-        total, n = 0.0, 0
-        with torch.no_grad():
-            for sl in batch_slices(data.n, 1024):
-                d2 = torch.cdist(self._space(data.rows(sl)), self.centers).pow(2)
-                total += float(d2.min(dim=1).values.sum())
-                n += sl.stop - sl.start
-        self.temperature = torch.tensor(max(total / max(n, 1), 1e-12), device=self.device)
+        """Refine the real centers (``refine_iter``), then fit the softmax temperature.
 
-    def _refine_centers(self, data):
-        """Lloyd iterations on D(X) of every training row, from the game's centers (ours).
-
-        Algorithm 1 leaves its centers where the last mini-batch k-means step put them; the
-        refinement moves them to a local optimum of k-means on the final features. Stops
-        early when no row changes its center; an emptied center stays where it was.
+        The refinement (ours) runs Lloyd's k-means on D(X) of every training row from the
+        game's centers: Algorithm 1 leaves them where the last mini-batch k-means step put
+        them. The temperature is the mean squared distance of the rows to their center.
         """
-        feats = torch.cat([self.D(data.rows(sl)) for sl in batch_slices(data.n, 1024)])
-        # in place: fit calls finalize under inference_mode, and a warm-started fit updates
-        # the centers in place again (an inference tensor would refuse that)
-        self.centers.copy_(lloyd(feats, self.centers, self.config.refine_iter))
+        with torch.no_grad():
+            chunks = (self._space(data.rows(sl)) for sl in batch_slices(data.n, 1024))
+            if self.config.refine_iter > 0 and self.config.variant == "feature":
+                feats = torch.cat(list(chunks))
+                # in place: fit calls finalize under inference_mode, and a warm-started fit
+                # updates the centers in place again (an inference tensor would refuse that)
+                self.centers.copy_(lloyd(feats, self.centers, self.config.refine_iter))
+                chunks = feats.split(1024)  # the same features, not computed twice
+            total = sum(float(torch.cdist(c, self.centers).pow(2).min(dim=1).values.sum())
+                        for c in chunks)
+        self.temperature = torch.tensor(max(total / max(data.n, 1), 1e-12), device=self.device)
 
     # -- inference ---------------------------------------------------------------------
     def sq_distances(self, x):
