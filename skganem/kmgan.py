@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from ._augment import AUGMENTATIONS
 from ._base import BaseGANClustering
 from ._engines.kmgan import KMGANConfig, KMGANEngine
 from ._networks import NetSpec
@@ -95,6 +96,15 @@ class KMGAN(BaseGANClustering):
         features when the reconstruction is on. 0 leaves k-means on an autoencoder (DCN).
         ``reconstruction_weight=0, pretrain_iter=0, adversarial_weight=1, refine_iter=0``
         is Algorithm 1.
+    augmentation : {"affine"} or None, default=None
+        ``"affine"``: the autoencoder's pretraining (``pretrain_iter``) sees each image
+        rotated by up to 10 degrees and shifted by up to 10 % of its size, drawn afresh for
+        every batch, as DEC-DA (Guo et al. 2018) pretrains its autoencoder; the game and the
+        seeding of the centers see the images as they are (ours, not the paper's). Needs
+        images (``image_shape``, or X of shape ``(n, [channels,] height, width)``) whose
+        class survives small rotations and shifts, such as digits. On MNIST-10k with conv
+        nets it raised ACC from 0.653 / 0.726 to 0.780 / 0.752 (seeds 0, 1;
+        ``docs/methods.md``). None trains on the rows as given.
     refine_iter : int, default=100
         After the last epoch, at most this many Lloyd iterations of k-means on D(X) of all
         training rows, starting from the game's centers (ours: Algorithm 1 stops at its last
@@ -162,13 +172,15 @@ class KMGAN(BaseGANClustering):
         "pretrain_iter": [Interval(numbers.Integral, 0, None, closed="left")],
         "adversarial_weight": [Interval(numbers.Real, 0, None, closed="left")],
         "refine_iter": [Interval(numbers.Integral, 0, None, closed="left")],
+        "augmentation": [StrOptions(set(AUGMENTATIONS)), None],
     }
 
     def __init__(self, n_clusters=8, *, n_components=10, image_shape=None, architecture="mlp",
                  hidden_dims=(256, 256), conv_channels=(32, 64), noise_dim=100, batch_size=64,
                  n_iter=60, lr=2e-4, clip_value=1.0, d_round=0.0, lambda_reg=0.0,
                  variant="feature", reconstruction_weight=100.0, pretrain_iter=30,
-                 adversarial_weight=0.1, refine_iter=100, temperature="auto", warm_start=False,
+                 adversarial_weight=0.1, refine_iter=100, augmentation=None, temperature="auto",
+                 warm_start=False,
                  checkpoint_path=None, checkpoint_every=1, device="auto", random_state=None,
                  verbose=0):
         super().__init__(n_clusters, n_components=n_components, image_shape=image_shape,
@@ -187,16 +199,23 @@ class KMGAN(BaseGANClustering):
         self.pretrain_iter = pretrain_iter
         self.adversarial_weight = adversarial_weight
         self.refine_iter = refine_iter
+        self.augmentation = augmentation
         self.temperature = temperature
 
     def _make_engine(self, sample_shape, spec: NetSpec, device):
+        if self.augmentation is not None and self.image_shape_ is None:
+            raise ValueError(
+                f"augmentation={self.augmentation!r} transforms images, but X holds flat "
+                "features: pass image_shape=(height, width) or X of shape "
+                "(n_samples, [channels,] height, width), or set augmentation=None.")
         config = KMGANConfig(
             n_clusters=self.n_clusters, n_components=self.n_components, spec=spec,
             noise_dim=self.noise_dim, batch_size=self.batch_size, lr=self.lr,
             clip_value=self.clip_value, d_round=self.d_round, lambda_reg=self.lambda_reg,
             variant=self.variant, reconstruction_weight=self.reconstruction_weight,
             pretrain_iter=min(self.pretrain_iter, self.n_iter // 2),
-            adversarial_weight=self.adversarial_weight, refine_iter=self.refine_iter)
+            adversarial_weight=self.adversarial_weight, refine_iter=self.refine_iter,
+            augmentation=self.augmentation, image_shape=self.image_shape_)
         return KMGANEngine(config, sample_shape, device)
 
     def _set_method_attributes(self):

@@ -9,7 +9,8 @@ by one mini-batch k-means step (Sculley). D's weights are clipped after each upd
 
 Ours, not the paper's (all off gives Algorithm 1): an autoencoder term
 ``mean (G(R(D(x))) - x)^2`` in D's step and in the joint step, ``pretrain_iter`` epochs of it
-alone before the centers are seeded, and ``adversarial_weight`` on the generated-data term of
+alone before the centers are seeded (optionally on randomly rotated and shifted images, as
+DEC-DA pretrains its autoencoder), and ``adversarial_weight`` on the generated-data term of
 Eq. 5 and on the center loss.
 """
 
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 import torch
 
 from .. import _losses
+from .._augment import make_augmentation
 from .._device import batch_slices
 from .._networks import Decoder, Encoder, NetSpec, clip_weights_, init_weights
 from ._base import Engine, LossMeter, epoch_batches
@@ -48,6 +50,8 @@ class KMGANConfig:
     adversarial_weight: float = 1.0
     n_init: int = 10
     refine_iter: int = 0
+    augmentation: str | None = None
+    image_shape: tuple | None = None
 
 
 class _SigmoidFeatures(torch.nn.Module):
@@ -89,6 +93,7 @@ class KMGANEngine(Engine):
         self.centers = torch.zeros(cfg.n_clusters, dim, device=self.device)
         self.temperature = torch.tensor(1.0, device=self.device)
         self.fake_centers = self.counts = self.fake_counts = None  # set by init_state
+        self.augment = make_augmentation(cfg.augmentation, cfg.image_shape)
 
     def _space(self, x: torch.Tensor) -> torch.Tensor:
         """Where k-means runs: D's features, or the input space for the reduced variant."""
@@ -189,7 +194,14 @@ class KMGANEngine(Engine):
         return _losses.reconstruction_loss(x, self.G(self.R(self.D(x))))
 
     def _step_pretrain(self, x):
-        """One autoencoder step of D, R and G (the first ``pretrain_iter`` epochs)."""
+        """One autoencoder step of D, R and G (the first ``pretrain_iter`` epochs).
+
+        With an augmentation the autoencoder encodes and reconstructs a randomly transformed
+        copy of the batch, as DEC-DA pretrains its autoencoder (ours, not KM-GAN's). The game
+        that follows sees the rows as they are.
+        """
+        if self.augment is not None:
+            x = self.augment(x)
         loss = self._reconstruction(x)
         self._adam(self.opt_c, loss)
         clip_weights_(self.D, self.config.clip_value)

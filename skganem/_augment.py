@@ -1,0 +1,61 @@
+"""Data augmentation of image batches for the training engines (plain PyTorch).
+
+``"affine"`` is the augmentation of DEC-DA (Guo et al., "Deep Embedded Clustering with Data
+Augmentation", ACML 2018): each image is rotated by up to 10 degrees and shifted by up to
+10 % of its height and width, drawn independently per image, with the edge pixels repeated
+into the uncovered border (Keras' ``fill_mode="nearest"``, which DEC-DA uses).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import torch
+import torch.nn.functional as F
+
+AUGMENTATIONS = ("affine",)
+
+
+def random_affine(x: torch.Tensor, image_shape, *, max_rotation: float = 10.0,
+                  max_shift: float = 0.1) -> torch.Tensor:
+    """Rotate and shift every image of a batch by its own random amount.
+
+    Parameters
+    ----------
+    x : Tensor of shape (B, *sample_shape)
+        Images, either as ``(B, C, H, W)`` or as flat rows of ``C * H * W`` values.
+    image_shape : tuple of int
+        ``(C, H, W)`` of one image.
+    max_rotation : float, default=10.0
+        Rotation angles are uniform in ``[-max_rotation, max_rotation]`` degrees.
+    max_shift : float, default=0.1
+        Shifts are uniform in ``[-max_shift, max_shift]`` times the height and the width.
+
+    Returns
+    -------
+    Tensor
+        The transformed batch, with the shape of ``x``. Random numbers come from torch's
+        generator of ``x``'s device (seeded by the estimators).
+    """
+    n = x.shape[0]
+    images = x.reshape((n,) + tuple(image_shape))
+    angle = (torch.rand(n, device=x.device) * 2 - 1) * math.radians(max_rotation)
+    # affine_grid works in normalised coordinates, where the image spans [-1, 1]
+    shift = (torch.rand(n, 2, device=x.device) * 2 - 1) * (2 * max_shift)
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], dim=1),
+                         torch.stack([sin, cos, shift[:, 1]], dim=1)], dim=1).to(x.dtype)
+    grid = F.affine_grid(theta, images.shape, align_corners=False)
+    out = F.grid_sample(images, grid, mode="bilinear", padding_mode="border",
+                        align_corners=False)
+    return out.reshape(x.shape)
+
+
+def make_augmentation(name, image_shape):
+    """The batch transform for an estimator's ``augmentation`` parameter (None: none)."""
+    if name is None:
+        return None
+    if name == "affine":
+        return functools.partial(random_affine, image_shape=tuple(int(s) for s in image_shape))
+    raise ValueError(f"augmentation must be one of {AUGMENTATIONS} or None, got {name!r}.")
