@@ -102,9 +102,10 @@ class KMGAN(BaseGANClustering):
         every batch, as DEC-DA (Guo et al. 2018) pretrains its autoencoder; the game and the
         seeding of the centers see the images as they are (ours, not the paper's). Needs
         images (``image_shape``, or X of shape ``(n, [channels,] height, width)``) whose
-        class survives small rotations and shifts, such as digits. On MNIST-10k with conv
-        nets it raised ACC from 0.653 / 0.726 to 0.780 / 0.752 (seeds 0, 1;
-        ``docs/methods.md``). None trains on the rows as given.
+        class survives small rotations and shifts, such as handwritten digits. On MNIST-10k
+        with conv nets it raised ACC from 0.656 ± 0.014 to 0.711 ± 0.060 (benchmark suite,
+        seeds 0-2); on the 8x8 digits it did not help (``docs/methods.md``). None trains
+        on the rows as given.
     refine_iter : int, default=100
         After the last epoch, at most this many Lloyd iterations of k-means on D(X) of all
         training rows, starting from the game's centers (ours: Algorithm 1 stops at its last
@@ -203,7 +204,8 @@ class KMGAN(BaseGANClustering):
         self.temperature = temperature
 
     def _make_engine(self, sample_shape, spec: NetSpec, device):
-        if self.augmentation is not None and self.image_shape_ is None:
+        image_shape = getattr(self, "image_shape_", None)  # set by fit's validation of X
+        if self.augmentation is not None and image_shape is None:
             raise ValueError(
                 f"augmentation={self.augmentation!r} transforms images, but X holds flat "
                 "features: pass image_shape=(height, width) or X of shape "
@@ -215,7 +217,7 @@ class KMGAN(BaseGANClustering):
             variant=self.variant, reconstruction_weight=self.reconstruction_weight,
             pretrain_iter=min(self.pretrain_iter, self.n_iter // 2),
             adversarial_weight=self.adversarial_weight, refine_iter=self.refine_iter,
-            augmentation=self.augmentation, image_shape=self.image_shape_)
+            augmentation=self.augmentation, image_shape=image_shape)
         return KMGANEngine(config, sample_shape, device)
 
     def _set_method_attributes(self):
