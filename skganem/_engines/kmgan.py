@@ -111,12 +111,17 @@ class KMGANEngine(Engine):
             rows = [self._space(data.rows(idx[sl] if idx is not None else sl))
                     for sl in batch_slices(n, 1024)]
         self.D.train()
+        feats = torch.cat(rows)
         # Real centers by k-means++ (Algorithm 1); generated centers start as a copy, so that
         # center m of real and generated data correspond.
-        self.centers = kmeans_plus_plus(torch.cat(rows), cfg.n_clusters, n_init=cfg.n_init)
+        self.centers = kmeans_plus_plus(feats, cfg.n_clusters, n_init=cfg.n_init)
         self.fake_centers = self.centers.clone()
-        self.counts = torch.zeros(cfg.n_clusters, device=self.device)
-        self.fake_counts = torch.zeros(cfg.n_clusters, device=self.device)
+        # Sculley's per-center counts start at the seeding's cluster sizes (ours; the paper is
+        # silent): each seeded center is the mean of its rows, so the mini-batch steps
+        # continue that running mean instead of replacing it by the first batch's few rows.
+        self.counts = torch.bincount(nearest(feats, self.centers),
+                                     minlength=cfg.n_clusters).to(feats.dtype)
+        self.fake_counts = self.counts.clone()
 
     def _noise(self, n):
         return torch.randn(n, self.config.noise_dim, device=self.device)
