@@ -104,7 +104,8 @@ class KMGAN(BaseGANClustering):
         images (``image_shape``, or X of shape ``(n, [channels,] height, width)``) whose
         class survives small rotations and shifts, such as handwritten digits. On MNIST-10k
         with conv nets it raised ACC from 0.656 ± 0.014 to 0.711 ± 0.060 (benchmark suite,
-        seeds 0-2); on the 8x8 digits it did not help (``docs/methods.md``). None trains
+        seeds 0-2), and to 0.802 ± 0.007 once the center counts started from the seeding;
+        on the 8x8 digits it did not help (``docs/methods.md``). None trains
         on the rows as given.
     refine_iter : int, default=100
         After the last epoch, at most this many Lloyd iterations of k-means on D(X) of all
