@@ -9,6 +9,7 @@ the engine's ``init_state`` and the fitted attributes it exposes.
 
 from __future__ import annotations
 
+import math
 import numbers
 import os
 import warnings
@@ -21,12 +22,14 @@ import scipy.sparse as sp
 import torch
 from sklearn.base import (BaseEstimator, ClassNamePrefixFeaturesOutMixin, ClusterMixin,
                           TransformerMixin, _fit_context)
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ._device import DataSource, batched_inference, load_device, resolve_device
 from ._engines import Callback, ProgressBar, fit_loop
+from ._engines._base import NEAR_EMPTY_SHARE
 from ._networks import NetSpec
 from ._scaling import RangeScaler
 from ._version import __version__
@@ -34,6 +37,56 @@ from .exceptions import IncompatibleVersionError
 
 _PICKLE_FORMAT = 1
 INFERENCE_BATCH_SIZE = 1024
+
+
+def infer_image_shape(X: np.ndarray, max_rows: int = 2000) -> tuple[int, int] | None:
+    """``(side, side)`` when the flat rows of ``X`` look like square grayscale images, else None.
+
+    Rows look like images when all three hold: the feature count is a square ``side**2``
+    with ``side >= 8``; no value is negative (pixel intensities); and, on the grid of
+    ``side x side``, horizontally and vertically neighbouring features are clearly more
+    correlated than features paired at random (mean correlations at least 0.2 above the
+    random pairs'). Tabular columns have no such grid order, so their neighbours correlate
+    like random pairs. At most ``max_rows`` evenly spaced rows are read.
+    """
+    n, d = X.shape
+    side = math.isqrt(d)
+    if side < 8 or side * side != d or n < 3:
+        return None
+    rows = np.asarray(X[::max(1, n // max_rows)][:max_rows], dtype=np.float64)
+    if rows.min() < 0:
+        return None
+    std = rows.std(axis=0)
+    live = std > 1e-12 * max(1.0, float(np.abs(rows).max()))
+    if live.sum() < 2 * side:
+        return None
+    z = (rows - rows.mean(axis=0)) / np.where(live, std, 1.0)
+
+    def mean_corr(i, j):
+        keep = live[i] & live[j]
+        if not keep.any():
+            return 0.0
+        return float(np.mean(np.mean(z[:, i[keep]] * z[:, j[keep]], axis=0)))
+
+    grid = np.arange(d).reshape(side, side)
+    horizontal = mean_corr(grid[:, :-1].ravel(), grid[:, 1:].ravel())
+    vertical = mean_corr(grid[:-1, :].ravel(), grid[1:, :].ravel())
+    perm = np.random.RandomState(0).permutation(d)
+    shuffled = mean_corr(np.arange(d), perm)
+    if min(horizontal, vertical) - shuffled >= 0.2:
+        return side, side
+    return None
+
+
+def degenerate_clusters(labels: np.ndarray, n_clusters: int) -> list[tuple[int, int]]:
+    """``(cluster, size)`` of the empty and near-empty clusters of a labelling.
+
+    A cluster is near-empty when it holds fewer than ``NEAR_EMPTY_SHARE * n / n_clusters``
+    rows (5 % of an even split), and always when it holds none.
+    """
+    sizes = np.bincount(labels, minlength=n_clusters)
+    floor = NEAR_EMPTY_SHARE * labels.shape[0] / n_clusters
+    return [(int(k), int(c)) for k, c in enumerate(sizes) if c == 0 or c < floor]
 
 
 def _seed_from(rng: np.random.RandomState) -> int:
@@ -180,6 +233,9 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
                           ensure_min_samples=2 if reset else 1)
         if reset:
             self.image_shape_ = self._resolve_image_shape(X.shape[1], image_from_nd)
+            if self.image_shape_ is None and self._infers_images():
+                inferred = infer_image_shape(X)
+                self.image_shape_ = None if inferred is None else (1,) + inferred
         elif image_from_nd is not None:
             expected = self.image_shape_
             if expected is None or int(np.prod(image_from_nd)) != int(np.prod(expected)) or \
@@ -188,6 +244,10 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
                     f"X has images of shape {tuple(image_from_nd)} but {type(self).__name__} "
                     f"was fitted on image_shape={expected}.")
         return X
+
+    def _infers_images(self) -> bool:
+        """Whether flat rows that look like images get conv nets (``architecture="auto"``)."""
+        return self.image_shape is None and self.architecture == "auto"
 
     def _resolve_image_shape(self, n_features, image_from_nd):
         shape = self.image_shape
@@ -312,7 +372,22 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
         self._store_fit_state(engine, history)
         # Final inference pass: labels_ agree with predict(X) on the training data.
         self.labels_ = self._proba(data).argmax(axis=1)
+        self._warn_if_degenerate(self.labels_)
         return self
+
+    def _warn_if_degenerate(self, labels) -> None:
+        """``ConvergenceWarning`` naming the empty or near-empty clusters of ``labels_``."""
+        bad = degenerate_clusters(labels, self.n_clusters)
+        if not bad:
+            return
+        sizes = np.bincount(labels, minlength=self.n_clusters).tolist()
+        named = ", ".join(f"cluster {k} ({c} rows)" for k, c in bad)
+        warnings.warn(
+            f"{type(self).__name__} ended with {len(bad)} empty or near-empty cluster(s) of "
+            f"{self.n_clusters}: {named}; cluster sizes {sizes} for {labels.shape[0]} rows. "
+            "The result is degenerate: try another random_state, fewer n_clusters, more "
+            "n_iter, or check the scaling of X. history_ holds the cluster sizes per "
+            "iteration.", ConvergenceWarning, stacklevel=4)
 
     def _store_fit_state(self, engine, history):
         """Set the fitted attributes that describe the trained engine."""

@@ -70,7 +70,8 @@ def test_kmgan_paper_algorithm_has_no_autoencoder(blobs):
     paper = tiny(KMGAN, n_clusters=3, n_iter=3, reconstruction_weight=0.0, pretrain_iter=0,
                  adversarial_weight=1.0, refine_iter=0, random_state=0).fit(X)
     assert "R" not in paper.engine_.nets
-    assert all(set(h) == {"iteration", "loss_d", "loss_g", "loss_center", "seconds"}
+    assert all(set(h) == {"iteration", "loss_d", "loss_g", "loss_center", "cluster_sizes",
+                          "seconds"}
                for h in paper.history_)
 
 
@@ -79,7 +80,8 @@ def test_kmgan_pretraining_then_game(blobs):
     est = tiny(KMGAN, n_clusters=3, n_iter=5, pretrain_iter=2, random_state=0).fit(X)
     keys = [set(h) - {"iteration", "seconds"} for h in est.history_]
     assert keys[:2] == [{"loss_rec"}] * 2
-    assert all(k == {"loss_d", "loss_g", "loss_center", "loss_rec"} for k in keys[2:])
+    assert all(k == {"loss_d", "loss_g", "loss_center", "loss_rec", "cluster_sizes"}
+               for k in keys[2:])
     # pretraining takes at most half of the epochs, so that the game always runs
     short = tiny(KMGAN, n_clusters=3, n_iter=2, pretrain_iter=10, random_state=0).fit(X)
     assert "loss_d" in short.history_[-1] and "loss_d" not in short.history_[0]

@@ -14,6 +14,10 @@ from torch import nn
 
 from ..exceptions import DivergenceError
 
+#: A cluster holding fewer rows than this share of an even split (``n / n_clusters``) is
+#: near-empty: GAN-EM re-seeds it during training, and ``fit`` warns about it at the end.
+NEAR_EMPTY_SHARE = 0.05
+
 
 class Engine(ABC):
     """Base class of the training engines.
@@ -162,7 +166,8 @@ class ProgressBar(Callback):
         self.bar = tqdm(total=n_iter, desc=self.desc, unit="it", dynamic_ncols=True)
 
     def on_iteration_end(self, record):
-        shown = {k: f"{v:.3g}" for k, v in record.items() if k not in ("iteration", "seconds")}
+        shown = {k: f"{v:.3g}" for k, v in record.items()
+                 if k not in ("iteration", "seconds") and isinstance(v, float)}
         self.bar.set_postfix(shown, refresh=False)
         self.bar.update(1)
 
@@ -209,7 +214,7 @@ def fit_loop(engine: Engine, data, n_iter: int, rng: np.random.RandomState,
             t0 = time.perf_counter()
             engine.train()
             losses = engine.run_iteration(data, it, rng)
-            bad = [k for k, v in losses.items() if not math.isfinite(v)]
+            bad = [k for k, v in losses.items() if isinstance(v, float) and not math.isfinite(v)]
             if bad:
                 raise DivergenceError(
                     f"Training diverged at iteration {it + 1}: loss {bad[0]!r} is "
@@ -240,16 +245,27 @@ def fit_loop(engine: Engine, data, n_iter: int, rng: np.random.RandomState,
 
 
 class LossMeter:
-    """Accumulates losses on the device and syncs once, when read (no ``.item()`` per batch)."""
+    """Accumulates losses on the device and syncs once, when read (no ``.item()`` per batch).
+
+    :meth:`count` also accumulates cluster sizes (a bincount per batch, on the device);
+    :meth:`means` returns them as lists of ints.
+    """
 
     def __init__(self):
         self.sums: dict[str, torch.Tensor] = {}
         self.counts: dict[str, int] = {}
+        self.bins: dict[str, torch.Tensor] = {}
 
     def add(self, name: str, value: torch.Tensor) -> None:
         v = value.detach()
         self.sums[name] = self.sums[name] + v if name in self.sums else v
         self.counts[name] = self.counts.get(name, 0) + 1
 
+    def count(self, name: str, labels: torch.Tensor, k: int) -> None:
+        b = torch.bincount(labels.detach().reshape(-1), minlength=k)
+        self.bins[name] = self.bins[name] + b if name in self.bins else b
+
     def means(self) -> dict:
-        return {k: float(v) / self.counts[k] for k, v in self.sums.items()}
+        out = {k: float(v) / self.counts[k] for k, v in self.sums.items()}
+        out.update({k: [int(c) for c in v.cpu()] for k, v in self.bins.items()})
+        return out

@@ -211,6 +211,7 @@ class AMMEngine(Engine):
             self.opt_g.step()
             meter.add("loss_d", loss_d)
             meter.add("loss_g", loss_g)
+            meter.count("cluster_sizes", games[0][1][1].argmax(1), cfg.n_clusters)
         return meter.means()
 
     def _cycle_terms(self, inferred, synthesised, meter, labeled=None):

@@ -3,8 +3,9 @@
 M-step: ``phi = N_i / N`` from the soft assignments ``w``; alternating D / G updates with the
 weighted discriminator loss (Eq. 2 plus the extra real/fake unit) and the generator loss
 (Eq. 1, or the authors' code's BCE form). E-step: the E-net is trained with cross-entropy on
-generated samples whose classes are drawn ``c ~ phi`` (Eq. 5); optionally also on labeled real
-rows (Sec. 5.3); then ``w = E(x_real)``.
+generated samples whose classes are balanced within each batch (the authors' code) or drawn
+``c ~ phi`` (Eq. 5 as written); optionally also on labeled real rows (Sec. 5.3); then
+``w = E(x_real)``, and empty or near-empty clusters are re-seeded (ours).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import torch.nn.functional as F
 from .. import _losses
 from .._device import batch_slices
 from .._networks import Decoder, Encoder, NetSpec, clip_weights_, init_weights
-from ._base import Engine, LossMeter, epoch_batches
+from ._base import NEAR_EMPTY_SHARE, Engine, LossMeter, epoch_batches
+from ._kmeans import kmeans_plus_plus, nearest
 
 
 @dataclass
@@ -47,6 +49,7 @@ class GANEMConfig:
     e_dropout: float = 0.3
     min_m_steps: int = 500
     e_input_noise: float = 0.0
+    e_classes: str = "balanced"
 
 
 def _make_optimizer(kind: str, params, lr: float) -> torch.optim.Optimizer:
@@ -146,9 +149,15 @@ class GANEMEngine(Engine):
             clip_weights_(self.G, cfg.clip_value)  # Lipschitz generator (Sec. 4.4)
             meter.add("loss_d", loss_d)
             meter.add("loss_g", loss_g)
-        # E-step: train E on generated samples with c ~ phi (Eq. 5).
+        # E-step: train E on generated samples (Eq. 5), their classes balanced within each
+        # batch (the authors' code) or drawn c ~ phi (the paper's text). With c ~ phi a
+        # cluster that shrinks gets fewer generated samples, so E learns it worse and it
+        # shrinks further: on flat data the mixture collapsed into one or a few clusters.
         for _ in range(cfg.e_steps):
-            c = torch.multinomial(self.phi, cfg.e_batch_size, replacement=True)
+            if cfg.e_classes == "balanced":
+                c = self._balanced_classes(cfg.e_batch_size)
+            else:
+                c = torch.multinomial(self.phi, cfg.e_batch_size, replacement=True)
             with torch.no_grad():
                 x_fake = self._g(c)
                 if cfg.e_input_noise > 0:
@@ -162,7 +171,52 @@ class GANEMEngine(Engine):
             meter.add("label_error", torch.tensor(self._fit_labeled(data, rng)))
         # Update the assignments: w = E(x_real) (Alg. 1, line 14).
         self.W = self._assign(data)
-        return meter.means()
+        out = meter.means()
+        out["cluster_sizes"] = torch.bincount(self.W.argmax(1),
+                                              minlength=cfg.n_clusters).tolist()
+        out["phi"] = [round(float(v), 4) for v in self.phi]
+        out["reseeded"] = self._reseed_small_clusters(data, out["cluster_sizes"])
+        return out
+
+    def _reseed_small_clusters(self, data, sizes):
+        """Give each empty or near-empty cluster half of the largest one (ours).
+
+        A cluster without real rows gets no positive term in D's Eq. 2 and stays empty for
+        good. As ``KMeans`` re-seeds an empty cluster, the largest cluster's rows are split in
+        two by 2-means on the E-net's layer ``r``, and the small cluster takes the smaller
+        part, as one-hot assignments for the next M-step. Returns the re-seeded clusters.
+        """
+        k = self.config.n_clusters
+        floor = NEAR_EMPTY_SHARE * data.n / k
+        small = [j for j, size in enumerate(sizes) if size < floor]
+        if not small or data.n < 2 * k:
+            return []
+        self.E.eval()
+        with torch.no_grad():
+            feats = torch.cat([self.E.features(data.rows(sl))
+                               for sl in batch_slices(data.n, 1024)]).float()
+        self.E.train()
+        if not torch.isfinite(feats).all():
+            return []  # diverged: fit_loop reports it
+        labels = self.W.argmax(1)
+        sizes = list(sizes)
+        done = []
+        for j in small:
+            big = max(range(k), key=lambda i: sizes[i])
+            rows = torch.nonzero(labels == big).squeeze(1)
+            if rows.numel() < 2:
+                break
+            centers = kmeans_plus_plus(feats[rows], 2)
+            part = nearest(feats[rows], centers)
+            moved = rows[part == int(torch.bincount(part, minlength=2).argmin())]
+            if moved.numel() == 0:
+                continue
+            self.W[moved] = F.one_hot(torch.full_like(moved, j), k).to(self.W.dtype)
+            labels[moved] = j
+            sizes[big] -= moved.numel()
+            sizes[j] += moved.numel()
+            done.append(j)
+        return done
 
     def _fit_labeled(self, data, rng):
         """Semi-supervised E-step (Sec. 5.3): CE on labeled rows until error < label_tol."""

@@ -139,7 +139,10 @@ class KMGANEngine(Engine):
             self._seed_centers(data, rng)  # Algorithm 1's k-means++, on the pretrained D
         for idx in epoch_batches(data.n, cfg.batch_size, n_batches, rng):
             for name, value in step(data.rows(idx)).items():
-                meter.add(name, value)
+                if name == "labels":
+                    meter.count("cluster_sizes", value, cfg.n_clusters)
+                else:
+                    meter.add(name, value)
         return meter.means()
 
     def _adam(self, opt, loss):
@@ -178,7 +181,7 @@ class KMGANEngine(Engine):
         loss_c = _losses.kmgan_center_loss(f_r, lab_r, self.centers, f_f, lab_f,
                                            self.fake_centers, cfg.d_round)
         losses = {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(),
-                  "loss_center": loss_c.detach()}
+                  "loss_center": loss_c.detach(), "labels": lab_r}
         loss_joint = loss_c
         if cfg.reconstruction_weight:
             loss_r = self._reconstruction(x)
@@ -236,7 +239,8 @@ class KMGANEngine(Engine):
         self._adam(self.opt_g, loss_g)
         with torch.no_grad():
             minibatch_kmeans_update_(self.centers, self.counts, flat_r, lab_r)
-        return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(), "loss_center": loss_c.detach()}
+        return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(),
+                "loss_center": loss_c.detach(), "labels": lab_r}
 
     def finalize(self, data):
         """Refine the real centers (``refine_iter``), then fit the softmax temperature.
