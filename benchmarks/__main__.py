@@ -33,7 +33,7 @@ def _cmd_run(args):
     if not datasets or not methods:
         sys.exit("give --suite, or --datasets and --methods")
     suite.run(datasets, methods, seeds, device=args.device, n_iter=args.n_iter,
-              mnist=args.mnist, out=args.out, skip_done=args.skip_done)
+              mnist=args.mnist, out=args.out, skip_done=args.skip_done, jobs=args.jobs)
     if not args.no_report:
         report.write(suite.load_records(args.out))
         print(report.suite_markdown(suite.load_records(args.out)))
@@ -81,7 +81,7 @@ def main(argv=None):
     sub = ap.add_subparsers(dest="command", required=True)
     p = sub.add_parser("run", help="fit methods on data sets over seeds")
     p.add_argument("--suite", choices=sorted(suite.SUITES))
-    p.add_argument("--datasets", nargs="+", choices=["digits", "mnist10k", "mnist60k"])
+    p.add_argument("--datasets", nargs="+", choices=list(suite.DATASETS))
     p.add_argument("--methods", nargs="+", choices=suite.METHODS)
     p.add_argument("--seeds", nargs="+", type=int)
     p.add_argument("--n-iter", type=int, help="iterations of the skganem estimators")
@@ -91,6 +91,8 @@ def main(argv=None):
     p.add_argument("--skip-done", action="store_true",
                    help="skip (data set, method, seed) already in the results file")
     p.add_argument("--no-report", action="store_true", help="do not rewrite the docs")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="fits at once, each with cpu_count // jobs torch threads")
     p.set_defaults(func=_cmd_run)
     p = sub.add_parser("report", help="rewrite docs/benchmarks.md and the README table")
     p.add_argument("--out", default=suite.RESULTS)

@@ -15,11 +15,13 @@ import resource
 import subprocess
 import sys
 import time
+import warnings
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -39,9 +41,19 @@ LABELS = {
     "gmm-pca50": "PCA(50) + `GaussianMixture(full, reg_covar=1e-3)`",
     "umap-gmm": "UMAP(10) + `GaussianMixture` (n2d)",
 }
+#: How each data set reaches the estimators: "images" (skganem gets (n, H, W) arrays, the
+#: baselines flat rows), "flat" (everyone gets the same flat rows, as a scikit-learn user
+#: passes them), "table" (flat rows through ``make_pipeline(StandardScaler(), estimator)``).
+DATASETS = {
+    "digits": "images", "mnist10k": "images", "mnist60k": "images",
+    "digits-flat": "flat", "mnist10k-flat": "flat",
+    "digits-table": "table", "cancer": "table", "wine": "table",
+}
 SUITES = {
     # data sets, methods, seeds
     "cpu": (("digits", "mnist10k"), METHODS, (0, 1, 2)),
+    "forms": (("digits-flat", "cancer", "wine", "digits-table"),
+              SKGANEM_METHODS + ("kmeans", "gmm"), (0, 1, 2)),
     "gpu": (("digits", "mnist10k", "mnist60k"), METHODS, (0, 1, 2)),
     "baselines": (("digits", "mnist10k"), BASELINES, (0, 1, 2)),
     "smoke": (("digits",), ("kmeans", "kmeans-pca50"), (0,)),
@@ -57,21 +69,31 @@ def load_dataset(name, mnist=None):
 
     digits: the 1,797 8x8 images, no test part. mnist10k: the 10,000 training rows of
     ``load_mnist(n_samples=10000, random_state=0)`` and 10,000 other rows of the same file for
-    the inductive test. mnist60k: all 60,000 rows, no test part.
+    the inductive test. mnist60k: all 60,000 rows, no test part. ``-flat`` names give the same
+    rows flattened; digits-table is digits as a flat table; cancer and wine are scikit-learn's
+    breast-cancer (569 rows, 30 features, classes of 212 and 357) and wine (178 rows, 13
+    features, 3 classes) tables. Tables are standardized by the pipeline, not here.
     """
-    from sklearn.datasets import load_digits
+    from sklearn.datasets import load_breast_cancer, load_digits, load_wine
 
     from skganem.datasets import load_mnist
 
-    if name == "digits":
+    if name in ("cancer", "wine"):
+        X, y = (load_breast_cancer if name == "cancer" else load_wine)(return_X_y=True)
+        return X, y, None, None
+    if name.startswith("digits"):
         X, y = load_digits(return_X_y=True)
-        return X.reshape(-1, 8, 8).astype(np.float32), y, None, None
+        if name == "digits":
+            X = X.reshape(-1, 8, 8)
+        return X.astype(np.float32), y, None, None
     X, y = load_mnist(mnist_path(mnist))
     X = X.astype(np.float32)
     if name == "mnist60k":
         return X, y, None, None
-    if name != "mnist10k":
+    if name not in ("mnist10k", "mnist10k-flat"):
         raise ValueError(f"unknown data set {name!r}")
+    if name == "mnist10k-flat":
+        X = X.reshape(X.shape[0], -1)
     train = np.sort(np.random.RandomState(0).choice(X.shape[0], 10000, replace=False))
     rest = np.setdiff1d(np.arange(X.shape[0]), train)
     test = np.sort(np.random.RandomState(1).choice(rest, 10000, replace=False))
@@ -79,8 +101,11 @@ def load_dataset(name, mnist=None):
 
 
 def default_n_iter(method, dataset):
-    """The iterations each skganem estimator gets: its default, except GAN-EM on digits (12)
-    and AMM on MNIST (36 epochs, to stay under 15 minutes on 2 CPU cores: 40 took 902 s)."""
+    """The iterations each skganem estimator gets: its default, except GAN-EM on digits images
+    (12) and AMM on MNIST (36 epochs, to stay under 15 minutes on 2 CPU cores: 40 took 902 s).
+    The data sets of the ``forms`` suite get every default."""
+    if DATASETS.get(dataset) != "images":
+        return None
     if method == "ganem" and dataset == "digits":
         return 12
     if method == "amm" and dataset.startswith("mnist"):
@@ -94,7 +119,7 @@ def benchmark_params(method, dataset):
     perceptrons, seeds 0-2, with an epoch about 6x as long) and the pretraining on rotated and
     shifted images (``augmentation="affine"``: 0.711 ± 0.060 with them, 0.802 ± 0.007 once the
     center counts started from the seeding; ``docs/methods.md``)."""
-    if method == "kmgan" and dataset.startswith("mnist"):
+    if method == "kmgan" and dataset in ("mnist10k", "mnist60k"):
         return {"architecture": "conv", "augmentation": "affine"}
     return {}
 
@@ -173,14 +198,23 @@ def fit_one(dataset, method, seed, device="auto", n_iter=None, mnist=None):
     n_iter = n_iter if n_iter is not None else default_n_iter(method, dataset)
     params = benchmark_params(method, dataset)
     est = make_estimator(method, k, seed, device, n_iter).set_params(**params)
-    images = method in SKGANEM_METHODS
+    form = DATASETS[dataset]
+    images = method in SKGANEM_METHODS and form == "images"
     prep = (lambda a: a) if images else (lambda a: a.reshape(a.shape[0], -1))
+    if form == "table":
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        est = make_pipeline(StandardScaler(), est)
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     t0 = time.perf_counter()
-    est.fit(prep(X))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        est.fit(prep(X))
     fit_s = time.perf_counter() - t0
+    final = est.steps[-1][1] if hasattr(est, "steps") else est
     X_pred = X_test if X_test is not None else X
     t0 = time.perf_counter()
     pred_test = est.predict(prep(X_pred))
@@ -188,9 +222,13 @@ def fit_one(dataset, method, seed, device="auto", n_iter=None, mnist=None):
     pred = getattr(est, "labels_", None)
     if pred is None and hasattr(est, "predict"):  # pipelines, GaussianMixture
         pred = est.predict(prep(X))
-    rec = dict(dataset=dataset, method=method, seed=seed, n_train=int(X.shape[0]),
+    rec = dict(dataset=dataset, form=form, method=method, seed=seed, n_train=int(X.shape[0]),
                n_test=None if X_test is None else int(X_test.shape[0]), k=k,
-               n_iter=getattr(est, "n_iter_", None), params=params, **_scores(y, pred))
+               n_iter=getattr(final, "n_iter_", None), params=params, **_scores(y, pred))
+    rec.update(cluster_sizes=np.bincount(pred, minlength=k).tolist(),
+               image_shape=list(getattr(final, "image_shape_", None) or []) or None,
+               convergence_warnings=[str(w.message)[:300] for w in caught
+                                     if issubclass(w.category, ConvergenceWarning)])
     if X_test is not None:
         rec.update(_scores(y_test, pred_test, "test_"))
     rec.update(fit_seconds=fit_s, predict_rows_per_s=X_pred.shape[0] / predict_s,
@@ -208,31 +246,57 @@ def load_records(path=RESULTS):
     return json.loads(path.read_text()) if path.exists() else []
 
 
+def _fit_in_fresh_process(args, threads):
+    """``fit_one`` in a new (spawned) process, with ``threads`` torch threads if given."""
+    with ProcessPoolExecutor(1, mp_context=get_context("spawn"),
+                             initializer=_set_threads, initargs=(threads,)) as pool:
+        return pool.submit(fit_one, *args).result()
+
+
+def _set_threads(threads):
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
 def run(datasets, methods, seeds, *, device="auto", n_iter=None, mnist=None, out=RESULTS,
-        skip_done=False, fresh_process=True, log=print):
-    """Fit every (data set, method, seed); append each record to ``out``; return the records."""
+        skip_done=False, fresh_process=True, jobs=1, log=print):
+    """Fit every (data set, method, seed); append each record to ``out``; return the records.
+
+    ``jobs > 1`` runs that many fits at once, each in its own process with
+    ``cpu_count // jobs`` torch threads (the records name the thread count): faster for
+    accuracy tables, but the fit times are then those of fewer threads on a busier machine.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     done = {(r["dataset"], r["method"], r["seed"]) for r in load_records(out)}
-    new = []
+    todo = []
     for dataset in datasets:
         for method in methods:
             for seed in seeds:
                 if skip_done and (dataset, method, seed) in done:
                     log(f"skip {dataset} {method} seed {seed}: already in {out}")
                     continue
-                args = (dataset, method, seed, device, n_iter, mnist)
-                try:
-                    if fresh_process:
-                        with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
-                            rec = pool.submit(fit_one, *args).result()
-                    else:
-                        rec = fit_one(*args)
-                except Exception as exc:  # a failed fit is a result too; the suite goes on
-                    rec = dict(dataset=dataset, method=method, seed=seed,
-                               error=f"{type(exc).__name__}: {exc}"[:500], **environment())
-                new.append(rec)
-                out.write_text(json.dumps(load_records(out) + [rec], indent=1))
-                log(json.dumps(rec))
-                sys.stdout.flush()
+                todo.append((dataset, method, seed, device, n_iter, mnist))
+    threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
+
+    def one(args):
+        try:
+            if fresh_process:
+                return _fit_in_fresh_process(args, threads)
+            return fit_one(*args)
+        except Exception as exc:  # a failed fit is a result too; the suite goes on
+            return dict(dataset=args[0], method=args[1], seed=args[2],
+                        error=f"{type(exc).__name__}: {exc}"[:500], **environment())
+
+    new = []
+    with ThreadPoolExecutor(max(1, jobs)) as pool:
+        for rec in pool.map(one, todo):
+            new.append(rec)
+            out.write_text(json.dumps(load_records(out) + [rec], indent=1))
+            log(json.dumps(rec))
+            sys.stdout.flush()
     return new
