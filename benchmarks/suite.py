@@ -268,7 +268,7 @@ def run(datasets, methods, seeds, *, device="auto", n_iter=None, mnist=None, out
     ``cpu_count // jobs`` torch threads (the records name the thread count): faster for
     accuracy tables, but the fit times are then those of fewer threads on a busier machine.
     """
-    from concurrent.futures import ThreadPoolExecutor
+    from concurrent.futures import ThreadPoolExecutor, as_completed
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -294,7 +294,8 @@ def run(datasets, methods, seeds, *, device="auto", n_iter=None, mnist=None, out
 
     new = []
     with ThreadPoolExecutor(max(1, jobs)) as pool:
-        for rec in pool.map(one, todo):
+        for future in as_completed([pool.submit(one, args) for args in todo]):
+            rec = future.result()
             new.append(rec)
             out.write_text(json.dumps(load_records(out) + [rec], indent=1))
             log(json.dumps(rec))
