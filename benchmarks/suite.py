@@ -268,10 +268,7 @@ def run(datasets, methods, seeds, *, device="auto", n_iter=None, mnist=None, out
     ``cpu_count // jobs`` torch threads (the records name the thread count): faster for
     accuracy tables, but the fit times are then those of fewer threads on a busier machine.
     """
-    from concurrent.futures import ThreadPoolExecutor, as_completed
-
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     done = {(r["dataset"], r["method"], r["seed"]) for r in load_records(out)}
     todo = []
     for dataset in datasets:
@@ -280,7 +277,19 @@ def run(datasets, methods, seeds, *, device="auto", n_iter=None, mnist=None, out
                 if skip_done and (dataset, method, seed) in done:
                     log(f"skip {dataset} {method} seed {seed}: already in {out}")
                     continue
-                todo.append((dataset, method, seed, device, n_iter, mnist))
+                todo.append((dataset, method, seed))
+    return run_fits(todo, device=device, n_iter=n_iter, mnist=mnist, out=out,
+                    fresh_process=fresh_process, jobs=jobs, log=log)
+
+
+def run_fits(todo, *, device="auto", n_iter=None, mnist=None, out=RESULTS, fresh_process=True,
+             jobs=1, log=print):
+    """Fit each ``(data set, method, seed)`` of ``todo``; append the records to ``out``."""
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    todo = [(d, m, s, device, n_iter, mnist) for d, m, s in todo]
     threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
 
     def one(args):
