@@ -104,22 +104,46 @@ class _TorchSeed:
         devices = [self.device] if self.device.type == "cuda" else []
         self._fork = torch.random.fork_rng(devices=devices)
         self._fork.__enter__()
+        # fork_rng keeps the CPU and CUDA generators; the MPS one is kept here
+        self._mps_state = torch.mps.get_rng_state() if self.device.type == "mps" else None
         torch.manual_seed(self.seed)
         return self
 
     def __exit__(self, *exc):
+        if self._mps_state is not None:
+            torch.mps.set_rng_state(self._mps_state)
         return self._fork.__exit__(*exc)
+
+
+def _check_writable(path) -> None:
+    """Raise a ``ValueError`` naming ``checkpoint_path`` unless a file can be written there."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        if path.is_dir():
+            raise IsADirectoryError(f"{path} is a directory")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb"):
+            pass
+        tmp.unlink()
+    except OSError as exc:
+        raise ValueError(
+            f"checkpoint_path={str(path)!r} cannot be written ({type(exc).__name__}: "
+            f"{exc}); choose a path in a writable folder.") from exc
 
 
 class _Checkpoint(Callback):
     """Saves the estimator (``joblib``) every ``checkpoint_every`` iterations, atomically.
 
     A checkpoint loads with ``joblib.load`` as a fitted estimator (without ``labels_``);
-    ``set_params(warm_start=True).fit(X)`` continues its training.
+    ``set_params(warm_start=True).fit(X)`` continues its training. Besides the networks it
+    holds the optimisers' state, the engine's training state and the random generators'
+    states, so that the continued fit on the same X repeats the uninterrupted one on CPU.
     """
 
-    def __init__(self, estimator, engine, history):
+    def __init__(self, estimator, engine, history, rng, n_samples):
         self.estimator, self.engine, self.history = estimator, engine, history
+        self.rng, self.n_samples = rng, n_samples
         self.path = Path(estimator.checkpoint_path)
         self.done = []
 
@@ -129,17 +153,25 @@ class _Checkpoint(Callback):
             return
         est = self.estimator
         # The estimator is saved as it would be if fit stopped here.
-        backup = {k: est.__dict__[k] for k in ("engine_", "history_", "n_iter_", "labels_")
-                  if k in est.__dict__}
+        keys = ("engine_", "history_", "n_iter_", "labels_", "_resume_state")
+        backup = {k: est.__dict__[k] for k in keys if k in est.__dict__}
         est._store_fit_state(self.engine, self.history + self.done)
         est.__dict__.pop("labels_", None)
+        device = self.engine.device
+        est._resume_state = {
+            "n_samples": self.n_samples,
+            "engine": self.engine.resume_state(),
+            "numpy_rng": self.rng.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+        }
         self.engine.eval()
         tmp = self.path.with_name(self.path.name + ".tmp")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         joblib.dump(est, tmp)
         os.replace(tmp, self.path)
         self.engine.train()
-        for k in ("engine_", "history_", "n_iter_", "labels_"):
+        for k in keys:
             est.__dict__.pop(k, None)
         est.__dict__.update(backup)
 
@@ -155,7 +187,8 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
         "architecture": [StrOptions({"auto", "mlp", "conv", "paper"})],
         "hidden_dims": [tuple, list],
         "conv_channels": [tuple, list],
-        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        # batch normalisation needs at least two rows per training batch
+        "batch_size": [Interval(numbers.Integral, 2, None, closed="left")],
         "n_iter": [Interval(numbers.Integral, 1, None, closed="left")],
         "device": [str, torch.device, None],
         "warm_start": ["boolean"],
@@ -229,8 +262,17 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
                             ensure_all_finite=True, input_name="X")
             image_from_nd = X.shape[1:]
             X = X.reshape(X.shape[0], -1)
-        X = validate_data(self, X, reset=reset, dtype=np.float32,
-                          ensure_min_samples=2 if reset else 1)
+        with warnings.catch_warnings():
+            # values beyond float32's range would become inf with a numpy warning
+            warnings.filterwarnings("error", message="overflow encountered",
+                                    category=RuntimeWarning)
+            try:
+                X = validate_data(self, X, reset=reset, dtype=np.float32,
+                                  ensure_min_samples=2 if reset else 1)
+            except RuntimeWarning as exc:
+                raise ValueError(
+                    "X has values too large for float32 (beyond about 3.4e38): rescale it."
+                ) from exc
         if reset:
             self.image_shape_ = self._resolve_image_shape(X.shape[1], image_from_nd)
             if self.image_shape_ is None and self._infers_images():
@@ -343,6 +385,8 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
             raise ValueError(
                 f"n_samples={n} should be >= n_clusters={self.n_clusters}.")
         labels = self._validate_y(y, n) if self._uses_labels() else None
+        if self.checkpoint_path is not None:
+            _check_writable(self.checkpoint_path)
         rng = check_random_state(self.random_state)
         if warm:
             engine, start, history = self.engine_, self.n_iter_, list(self.history_)
@@ -350,6 +394,10 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
         else:
             device = resolve_device(self.device)
             self.scaler_ = RangeScaler.fit(X, per_feature=self.image_shape_ is None)
+            if np.all(self.scaler_.data_max - self.scaler_.data_min <= 0):
+                raise ValueError(
+                    f"X has no variance: all {n} rows are equal, so there is nothing to "
+                    f"cluster. {type(self).__name__} needs rows that differ.")
             spec = self._net_spec(self.image_shape_)
             # perceptrons see flat rows, also when the rows are images
             shape = self.image_shape_ if spec.kind == "conv" else (X.shape[1],)
@@ -358,10 +406,18 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
         data = DataSource(X, self.scaler_, device, engine.sample_shape)
         callbacks = [ProgressBar(type(self).__name__)] if self.verbose else []
         if self.checkpoint_path is not None:
-            callbacks.append(_Checkpoint(self, engine, history))
+            callbacks.append(_Checkpoint(self, engine, history, rng, n))
+        resume = self.__dict__.pop("_resume_state", None) if warm else None
         with _TorchSeed(_seed_from(rng), device):
             if warm:
                 engine.resume(data, rng, **self._init_state_kwargs(X, data, labels, rng))
+                if resume is not None and resume["n_samples"] == n:
+                    # a checkpoint: continue exactly where it was taken
+                    engine.load_resume_state(resume["engine"])
+                    rng.set_state(resume["numpy_rng"])
+                    torch.set_rng_state(resume["torch_rng"])
+                    if resume["cuda_rng"] is not None and device.type == "cuda":
+                        torch.cuda.set_rng_state(resume["cuda_rng"], device)
             else:
                 engine.build()
                 engine.init_state(data, rng, **self._init_state_kwargs(X, data, labels, rng))

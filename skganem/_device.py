@@ -12,14 +12,23 @@ import numpy as np
 import torch
 
 
+def mps_available() -> bool:
+    """Whether an Apple-silicon GPU (PyTorch's ``mps`` backend) can be used here."""
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
 def resolve_device(device: str | torch.device | None) -> torch.device:
     """Turn the user's ``device`` parameter into a :class:`torch.device`.
 
-    ``"auto"`` (or ``None``) picks ``cuda`` when a CUDA device is available, else ``cpu``.
-    An explicit CUDA device on a machine without CUDA raises ``ValueError``.
+    ``"auto"`` (or ``None``) picks ``cuda`` when a CUDA device is available, else ``mps``
+    (Apple GPUs) when available, else ``cpu``. An explicit CUDA or MPS device on a machine
+    without one raises ``ValueError``.
     """
     if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps" if mps_available() else "cpu")
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as exc:
@@ -35,21 +44,30 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
                 f"device={device!r} does not exist: this machine has "
                 f"{torch.cuda.device_count()} CUDA device(s)."
             )
+    elif dev.type == "mps":
+        if not mps_available():
+            raise ValueError(
+                f"device={device!r} was requested but PyTorch's MPS backend (Apple GPUs) is "
+                "not available on this machine; use device='auto' or device='cpu'."
+            )
     elif dev.type != "cpu":
-        raise ValueError(f"device={device!r} is not supported; use 'auto', 'cpu' or 'cuda[:N]'.")
+        raise ValueError(
+            f"device={device!r} is not supported; use 'auto', 'cpu', 'cuda[:N]' or 'mps'.")
     return dev
 
 
 def load_device(stored: str) -> torch.device:
     """Device on which to restore a model that was fitted on ``stored``.
 
-    Falls back to the CPU, with a warning, when the stored CUDA device is not available.
+    Falls back to the CPU, with a warning, when the stored CUDA or MPS device is not
+    available.
     """
     dev = torch.device(stored)
-    if dev.type == "cuda" and not torch.cuda.is_available():
+    if (dev.type == "cuda" and not torch.cuda.is_available()) or \
+            (dev.type == "mps" and not mps_available()):
         warnings.warn(
-            f"This model was fitted on {stored!r} but CUDA is not available here; "
-            "it was loaded on the CPU.",
+            f"This model was fitted on {stored!r} but {dev.type.upper()} is not available "
+            "here; it was loaded on the CPU.",
             UserWarning,
             stacklevel=3,
         )

@@ -52,7 +52,7 @@ class AMMClustering(BaseGANClustering):
     hidden_dims : tuple of int, default=(256, 256)
     conv_channels : tuple of int, default=(32, 64)
     batch_size : int, default=64
-        Mini-batch size ``M``.
+        Mini-batch size ``M``. At least 2 (batch normalisation).
     n_iter : int, default=300
         Training epochs. On digits (1,797 rows, 29 steps per epoch, about 1.2 s per epoch on
         2 CPU cores) the benchmark's three seeds gave mean ACC 0.832 after 60 epochs, 0.846
@@ -98,6 +98,8 @@ class AMMClustering(BaseGANClustering):
     checkpoint_every : int, default=1
         Iterations between checkpoints.
     device : str or torch.device, default="auto"
+        ``"auto"`` (CUDA when available, else an Apple GPU through MPS, else the CPU),
+        ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
     random_state : int, RandomState instance or None, default=None
     verbose : int, default=0
 

@@ -49,7 +49,7 @@ class GANEMClustering(BaseGANClustering):
     noise_dim : int, default=62
         Dimension of the generator's noise ``z ~ U[0, 1)`` (as in the paper and its code).
     batch_size : int, default=64
-        Mini-batch size of the M-step (real and generated batches).
+        Mini-batch size of the M-step (real and generated batches). At least 2 (batch normalisation).
     n_iter : int, default=18
         Number of EM iterations. Measured on 10,000 MNIST images (2 CPU cores): ACC 0.53 after
         1 iteration, rising to 0.916 after 20 (about 47 s per iteration); digits (8x8) reach
@@ -62,7 +62,7 @@ class GANEMClustering(BaseGANClustering):
     e_steps : int, default=300
         E-net updates per E-step (the paper's ``q``; it uses 1000).
     e_batch_size : int, default=200
-        Generated samples per E-net update (Appendix B: 200).
+        Generated samples per E-net update (Appendix B: 200). At least 2.
     lr_d, lr_g, lr_e : float, default=2e-4, 2e-4, 2e-4
         Learning rates of D, G and the E-net, each multiplied by ``lr_decay ** iteration``.
     lr_decay : float, default=0.98
@@ -103,7 +103,8 @@ class GANEMClustering(BaseGANClustering):
     checkpoint_every : int, default=1
         Iterations between checkpoints.
     device : str or torch.device, default="auto"
-        ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+        ``"auto"`` (CUDA when available, else an Apple GPU through MPS, else the CPU),
+        ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
     random_state : int, RandomState instance or None, default=None
         Seed of the initialisation, the mini-batches and the noise. An int gives the same
         labels on every CPU run. Torch's global RNG is left as it was.
@@ -166,7 +167,7 @@ class GANEMClustering(BaseGANClustering):
         "m_epochs": [Interval(numbers.Real, 0, None, closed="neither")],
         "min_m_steps": [Interval(numbers.Integral, 1, None, closed="left")],
         "e_steps": [Interval(numbers.Integral, 1, None, closed="left")],
-        "e_batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "e_batch_size": [Interval(numbers.Integral, 2, None, closed="left")],
         "lr_d": [Interval(numbers.Real, 0, None, closed="neither")],
         "lr_g": [Interval(numbers.Real, 0, None, closed="neither")],
         "lr_e": [Interval(numbers.Real, 0, None, closed="neither")],
@@ -228,7 +229,8 @@ class GANEMClustering(BaseGANClustering):
 
     def _init_state_kwargs(self, X, data, labels, rng):
         w_init = None
-        if self.init == "kmeans":
+        resuming = self.warm_start and hasattr(self, "engine_")
+        if self.init == "kmeans" and not resuming:  # a resumed fit starts from w = E(x)
             init = kmeans_pca_labels(ScaledView(X, self.scaler_), self.n_clusters, rng,
                                      given=labels)
             w_init = np.eye(self.n_clusters, dtype=np.float32)[init]

@@ -59,7 +59,7 @@ class KMGAN(BaseGANClustering):
     noise_dim : int, default=100
         Dimension of the generator's noise ``z ~ N(0, I)`` (100 in Tables 2 and 3).
     batch_size : int, default=64
-        Real and generated batch size ``b`` (Algorithm 1: 64).
+        Real and generated batch size ``b`` (Algorithm 1: 64). At least 2 (batch normalisation).
     n_iter : int, default=60
         Training epochs (passes over the data), pretraining included; the paper trains MNIST
         for 24.
@@ -126,6 +126,8 @@ class KMGAN(BaseGANClustering):
     checkpoint_every : int, default=1
         Iterations between checkpoints.
     device : str or torch.device, default="auto"
+        ``"auto"`` (CUDA when available, else an Apple GPU through MPS, else the CPU),
+        ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
     random_state : int, RandomState instance or None, default=None
     verbose : int, default=0
 

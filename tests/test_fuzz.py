@@ -1,7 +1,8 @@
 """Property-based fuzzing of the public methods with malformed input (hypothesis).
 
 Every call must either succeed with outputs of the right shape and finite values, or raise
-ValueError / TypeError / NotFittedError with a message. Nothing else may escape.
+ValueError / TypeError / NotFittedError with a message. Nothing else may escape, and a
+``RuntimeWarning`` (numpy's "invalid value" and the like) fails the test.
 """
 
 import warnings
@@ -76,6 +77,7 @@ def _check_call(fn, n_expected, width):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            warnings.simplefilter("error", RuntimeWarning)
             out = fn()
     except ALLOWED as exc:
         assert str(exc), "errors must carry a message"
@@ -128,3 +130,33 @@ def test_unfitted_fuzz(cls):
     for method in ("predict", "predict_proba", "transform"):
         with pytest.raises(NotFittedError):
             getattr(est, method)(np.zeros((2, 3)))
+
+
+_LR = {"GANEMClustering": ("lr_d", "lr_g", "lr_e"), "KMGAN": ("lr",), "AMMClustering": ("lr",)}
+
+
+@pytest.mark.parametrize("cls", ESTIMATOR_CLASSES, ids=lambda c: c.__name__)
+@FUZZ
+@given(batch_size=st.one_of(st.integers(-2, 70), st.floats(allow_nan=True), st.none()),
+       k=st.integers(-1, 45),
+       lr=st.one_of(st.sampled_from([0.0, -1e-3, 1e-3, 1e3, float("nan"), float("inf")]),
+                    st.floats(1e-6, 1.0)),
+       path=st.sampled_from(["none", "file", "dir", "under-a-file", "deep"]))
+def test_fuzz_parameters(cls, tmp_path_factory, batch_size, k, lr, path):
+    tmp = tmp_path_factory.mktemp("ck")
+    (tmp / "plain").write_text("x")
+    (tmp / "folder").mkdir()
+    checkpoint = {"none": None, "file": tmp / "model.joblib", "dir": tmp / "folder",
+                  "under-a-file": tmp / "plain" / "model.joblib",
+                  "deep": tmp / "a" / "b" / "model.joblib"}[path]
+    X = np.random.RandomState(0).randn(40, 3)
+    params = dict(n_clusters=k, random_state=0, n_iter=1, checkpoint_path=checkpoint,
+                  **{name: lr for name in _LR[cls.__name__]})
+    if batch_size is not None:
+        params["batch_size"] = batch_size
+    est = tiny(cls, **params)
+
+    def run():
+        est.fit(X)
+        return est.predict_proba(X)
+    _check_call(run, 40, k)

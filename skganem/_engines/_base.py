@@ -131,6 +131,30 @@ class Engine(ABC):
             self.nets[k].load_state_dict(sd)
         self.load_extra_state(state["extra"])
 
+    def optimizers(self) -> dict:
+        """The engine's optimisers, by attribute name."""
+        return {k: v for k, v in vars(self).items() if isinstance(v, torch.optim.Optimizer)}
+
+    def resume_state(self) -> dict:
+        """What an exact continuation needs beyond :meth:`state_dict`: the optimisers' state
+        (Adam's moments and step counts) and :meth:`training_state`, as CPU copies."""
+        def cpu(obj):
+            if torch.is_tensor(obj):
+                return obj.detach().cpu().clone()
+            if isinstance(obj, dict):
+                return {k: cpu(v) for k, v in obj.items()}
+            if isinstance(obj, (list, tuple)):
+                return type(obj)(cpu(v) for v in obj)
+            return obj
+
+        return {"optimizers": {k: cpu(opt.state_dict()) for k, opt in self.optimizers().items()},
+                "training": cpu(self.training_state())}
+
+    def load_resume_state(self, state: dict) -> None:
+        for name, sd in state["optimizers"].items():
+            getattr(self, name).load_state_dict(sd)  # moves the state to the params' device
+        self.load_extra_state(state["training"])
+
     def check_weights_finite(self) -> str | None:
         """Name of the first network holding a non-finite parameter, or None."""
         for name, net in self.nets.items():

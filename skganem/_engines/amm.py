@@ -192,8 +192,9 @@ class AMMEngine(Engine):
         for idx in epoch_batches(data.n, cfg.batch_size, n_batches, rng):
             games = [self._game(data.rows(idx))]
             if self.labeled_idx is not None:  # SAMM: the labeled game on labeled rows
-                pick = rng.choice(self.labeled_idx.size, size=min(cfg.batch_size,
-                                  self.labeled_idx.size), replace=False)
+                n_lab = self.labeled_idx.size  # two rows at least, for batch normalisation
+                size = max(2, min(cfg.batch_size, n_lab))
+                pick = rng.choice(n_lab, size=size, replace=n_lab < size)
                 y_obs = F.one_hot(self.labeled_y[torch.as_tensor(pick, device=self.device)],
                                   cfg.n_clusters).float()
                 games.append(self._game(data.rows(self.labeled_idx[pick]), y_obs))

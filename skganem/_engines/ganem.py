@@ -222,14 +222,14 @@ class GANEMEngine(Engine):
         """Semi-supervised E-step (Sec. 5.3): CE on labeled rows until error < label_tol."""
         cfg = self.config
         n_lab = self.labeled_idx.size
-        bs = min(cfg.e_batch_size, n_lab)
+        bs = max(2, min(cfg.e_batch_size, n_lab))  # batch normalisation needs two rows
         error = 1.0
         for step in range(cfg.max_label_steps + 1):
             if step % 10 == 0:
                 error = self._labeled_error(data)
                 if error < cfg.label_tol:
                     break
-            pick = rng.choice(n_lab, size=bs, replace=False)
+            pick = rng.choice(n_lab, size=bs, replace=n_lab < bs)
             x = data.rows(self.labeled_idx[pick])
             loss = _losses.enet_loss(self.E(x), self.labeled_y[torch.as_tensor(pick, device=self.device)])
             self.opt_e.zero_grad(set_to_none=True)
