@@ -1,6 +1,8 @@
 """Command line of the benchmark suite.
 
     python -m benchmarks run --suite cpu          # every method, digits + MNIST-10k, 3 seeds
+    python -m benchmarks run --suite forms        # flat rows and standardized tables
+    python -m benchmarks run --suite umap         # UMAP + GMM with 10, 15, 20 neighbours
     python -m benchmarks run --datasets digits --methods ganem kmeans --seeds 0 1 2
     python -m benchmarks report                   # rewrite docs/benchmarks.md and the README
     python -m benchmarks overhead                 # engine vs bare PyTorch loop, s/iteration
