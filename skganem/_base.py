@@ -29,7 +29,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ._device import DataSource, batched_inference, load_device, resolve_device
 from ._engines import Callback, ProgressBar, fit_loop
-from ._engines._base import NEAR_EMPTY_SHARE
+from ._engines._base import near_empty
 from ._networks import NetSpec
 from ._scaling import RangeScaler
 from ._version import __version__
@@ -85,8 +85,7 @@ def degenerate_clusters(labels: np.ndarray, n_clusters: int) -> list[tuple[int, 
     rows (5 % of an even split), and always when it holds none.
     """
     sizes = np.bincount(labels, minlength=n_clusters)
-    floor = NEAR_EMPTY_SHARE * labels.shape[0] / n_clusters
-    return [(int(k), int(c)) for k, c in enumerate(sizes) if c == 0 or c < floor]
+    return [(k, int(sizes[k])) for k in near_empty(sizes, labels.shape[0])]
 
 
 def _seed_from(rng: np.random.RandomState) -> int:

@@ -19,6 +19,12 @@ from ..exceptions import DivergenceError
 NEAR_EMPTY_SHARE = 0.05
 
 
+def near_empty(sizes, n_samples: int) -> list[int]:
+    """Indices of the empty and near-empty clusters among ``sizes`` (rows per cluster)."""
+    floor = NEAR_EMPTY_SHARE * n_samples / len(sizes)
+    return [k for k, size in enumerate(sizes) if size == 0 or size < floor]
+
+
 class Engine(ABC):
     """Base class of the training engines.
 

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from .. import _losses
 from .._device import batch_slices
 from .._networks import Decoder, Encoder, NetSpec, clip_weights_, init_weights
-from ._base import NEAR_EMPTY_SHARE, Engine, LossMeter, epoch_batches
+from ._base import Engine, LossMeter, epoch_batches, near_empty
 from ._kmeans import kmeans_plus_plus, nearest
 
 
@@ -187,8 +187,7 @@ class GANEMEngine(Engine):
         part, as one-hot assignments for the next M-step. Returns the re-seeded clusters.
         """
         k = self.config.n_clusters
-        floor = NEAR_EMPTY_SHARE * data.n / k
-        small = [j for j, size in enumerate(sizes) if size < floor]
+        small = near_empty(sizes, data.n)
         if not small or data.n < 2 * k:
             return []
         self.E.eval()
