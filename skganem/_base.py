@@ -190,6 +190,7 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
         "batch_size": [Interval(numbers.Integral, 2, None, closed="left")],
         "n_iter": [Interval(numbers.Integral, 1, None, closed="left")],
         "device": [str, torch.device, None],
+        "precision": [StrOptions({"auto", "bf16", "fp32"})],
         "warm_start": ["boolean"],
         "checkpoint_path": [str, os.PathLike, None],
         "checkpoint_every": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -203,7 +204,7 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
     def __init__(self, n_clusters=8, *, n_components=32, image_shape=None, architecture="auto",
                  hidden_dims=(256, 256), conv_channels=(32, 64), batch_size=64, n_iter=30,
                  warm_start=False, checkpoint_path=None, checkpoint_every=1, device="auto",
-                 random_state=None, verbose=0):
+                 precision="auto", random_state=None, verbose=0):
         self.n_clusters = n_clusters
         self.n_components = n_components
         self.image_shape = image_shape
@@ -216,6 +217,7 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
         self.checkpoint_path = checkpoint_path
         self.checkpoint_every = checkpoint_every
         self.device = device
+        self.precision = precision
         self.random_state = random_state
         self.verbose = verbose
 
@@ -409,6 +411,7 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
         resume = self.__dict__.pop("_resume_state", None) if warm else None
         with _TorchSeed(_seed_from(rng), device):
             if warm:
+                engine.set_precision(self.precision)
                 engine.resume(data, rng, **self._init_state_kwargs(X, data, labels, rng))
                 if resume is not None and resume["n_samples"] == n:
                     # a checkpoint: continue exactly where it was taken
@@ -419,6 +422,7 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
                         torch.cuda.set_rng_state(resume["cuda_rng"], device)
             else:
                 engine.build()
+                engine.set_precision(self.precision)
                 engine.init_state(data, rng, **self._init_state_kwargs(X, data, labels, rng))
             history.extend(fit_loop(engine, data, start + self.n_iter, rng, callbacks,
                                     start=start))
@@ -611,6 +615,7 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
         with _TorchSeed(0, device):
             engine.build()
         engine.load_state_dict(payload["state"])
+        engine.set_precision(getattr(self, "precision", "fp32"))
         engine.eval()
         self.engine_ = engine
         self.device_ = str(device)

@@ -56,6 +56,40 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     return dev
 
 
+def bf16_supported(device: torch.device) -> bool:
+    """Whether ``device`` computes in bfloat16 natively (CUDA from Ampere on; CPUs with
+    AVX-512 BF16 or AMX, as oneDNN reports)."""
+    if device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    if device.type == "cpu":
+        try:
+            return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        except (AttributeError, RuntimeError):
+            return False
+    return False
+
+
+def resolve_precision(precision: str, device: torch.device):
+    """The autocast dtype for the user's ``precision`` on ``device``: ``torch.bfloat16`` or
+    None (float32).
+
+    ``"auto"`` gives bfloat16 where the device computes it natively, float32 elsewhere (and
+    on MPS). ``"bf16"`` asks for bfloat16 anywhere autocast supports it (on a CPU without
+    native support it is emulated: correct but slow).
+    """
+    device = torch.device(device)
+    if precision == "fp32":
+        return None
+    if precision == "bf16":
+        if device.type == "mps":
+            raise ValueError("precision='bf16' is not supported on MPS; use 'fp32' or 'auto'.")
+        if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+            raise ValueError(f"precision='bf16' was requested but {device} does not support "
+                             "bfloat16; use 'fp32' or 'auto'.")
+        return torch.bfloat16
+    return torch.bfloat16 if bf16_supported(device) else None
+
+
 def load_device(stored: str) -> torch.device:
     """Device on which to restore a model that was fitted on ``stored``.
 
@@ -149,10 +183,18 @@ class DataSource:
         t = torch.from_numpy(np.ascontiguousarray(block, dtype=np.float32))
         return t.to(self.device, non_blocking=True).reshape((-1,) + self.sample_shape)
 
+    @property
+    def index_device(self) -> torch.device:
+        """Where row indices should live: the device for preloaded rows (no host copy per
+        batch), the host for streamed ones."""
+        return self.device if self._cached is not None else torch.device("cpu")
+
     def rows(self, index) -> torch.Tensor:
-        """Scaled rows for a slice or an integer index array, on the device."""
+        """Scaled rows for a slice, an integer index array or an index tensor, on the device."""
         if self._cached is not None:
             if isinstance(index, np.ndarray):
                 index = torch.as_tensor(index, device=self.device)
             return self._cached[index]
+        if torch.is_tensor(index):
+            index = index.cpu().numpy()
         return self._convert(self.X[index])  # keeps the order of ``index`` (rows <-> weights)

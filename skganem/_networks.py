@@ -8,6 +8,7 @@ them as parameters.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 from typing import Sequence
@@ -77,6 +78,35 @@ def mlp(sizes: Sequence[int], *, batchnorm: bool = False, dropout: float = 0.0,
     return nn.Sequential(*layers)
 
 
+class MixedPrecision(nn.Module):
+    """A network whose forward pass may run under autocast, returning float32.
+
+    ``amp_dtype`` (set by :func:`set_precision`) is ``torch.bfloat16`` or None (float32).
+    Weights, optimiser state and everything outside the network stay float32: losses,
+    k-means and assignments never see reduced precision.
+    """
+
+    amp_dtype = None
+    amp_device = "cpu"
+
+    def autocast(self):
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.amp_device, dtype=self.amp_dtype)
+
+
+def set_precision(module: nn.Module, dtype, device: torch.device) -> None:
+    """Run every :class:`MixedPrecision` network in ``module`` under autocast to ``dtype``
+    (None: float32); with a reduced precision, conv weights go channels-last."""
+    for m in module.modules():
+        if isinstance(m, MixedPrecision):
+            m.amp_dtype, m.amp_device = dtype, torch.device(device).type
+    fmt = torch.channels_last if dtype is not None else torch.contiguous_format
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            m.to(memory_format=fmt)
+
+
 class ConvTrunk(nn.Module):
     """Image -> flat features: 4x4 stride-2 convolutions with (BN,) LeakyReLU(0.2)."""
 
@@ -101,7 +131,7 @@ class ConvTrunk(nn.Module):
         return self.net(x)
 
 
-class Encoder(nn.Module):
+class Encoder(MixedPrecision):
     """Sample -> vector: a trunk (identity for flat samples) and a perceptron head.
 
     ``features(x)`` returns the head's last hidden layer, ``forward(x)`` the output.
@@ -123,15 +153,17 @@ class Encoder(nn.Module):
         self.head = nn.Linear(self.feature_dim, out_dim) if out_dim is not None else None
 
     def features(self, x):
-        return self.body(self.trunk(x))
+        with self.autocast():
+            return self.body(self.trunk(x)).float()
 
     def forward(self, x):
         if self.head is None:
             return self.features(x)
-        return self.head(self.features(x))
+        with self.autocast():
+            return self.head(self.body(self.trunk(x))).float()
 
 
-class Decoder(nn.Module):
+class Decoder(MixedPrecision):
     """Vector -> sample in ``[-1, 1]`` (tanh), matching the fitted data scaling."""
 
     def __init__(self, in_dim, sample_shape, spec: NetSpec, *, batchnorm=True, dropout=0.0):
@@ -161,13 +193,14 @@ class Decoder(nn.Module):
             self.deconv = None
 
     def forward(self, v):
-        out = self.fc(v)
-        if self.deconv is not None:
-            out = self.deconv(out.view(-1, self.c0, self.h0, self.w0))
-            _, h, w = self.sample_shape
-            top, left = (out.shape[2] - h) // 2, (out.shape[3] - w) // 2
-            out = out[:, :, top:top + h, left:left + w]
-        return torch.tanh(out)
+        with self.autocast():
+            out = self.fc(v)
+            if self.deconv is not None:
+                out = self.deconv(out.view(-1, self.c0, self.h0, self.w0))
+                _, h, w = self.sample_shape
+                top, left = (out.shape[2] - h) // 2, (out.shape[3] - w) // 2
+                out = out[:, :, top:top + h, left:left + w]
+            return torch.tanh(out).float()
 
 
 def clip_weights_(module: nn.Module, bound: float | None) -> None:

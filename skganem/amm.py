@@ -145,14 +145,15 @@ class AMMClustering(BaseGANClustering):
                  lr=1e-3, gp_weight=10.0, cycle_weight=1.0, reconstruction_weight=1.0,
                  dropout=0.2, prior="learned", init="random",
                  predict_method="encoder", semi_supervised=False, warm_start=False,
-                 checkpoint_path=None, checkpoint_every=1, device="auto", random_state=None,
+                 checkpoint_path=None, checkpoint_every=1, device="auto", precision="auto",
+                 random_state=None,
                  verbose=0):
         super().__init__(n_clusters, n_components=n_components, image_shape=image_shape,
                          architecture=architecture, hidden_dims=hidden_dims,
                          conv_channels=conv_channels, batch_size=batch_size, n_iter=n_iter,
                          warm_start=warm_start, checkpoint_path=checkpoint_path,
                          checkpoint_every=checkpoint_every, device=device,
-                         random_state=random_state, verbose=verbose)
+                         precision=precision, random_state=random_state, verbose=verbose)
         self.lr = lr
         self.gp_weight = gp_weight
         self.cycle_weight = cycle_weight

@@ -188,13 +188,13 @@ class GANEMClustering(BaseGANClustering):
                  e_classes="balanced", generator_loss="bce", clip_value=None, init="kmeans",
                  semi_supervised=False, label_tol=0.05,
                  warm_start=False, checkpoint_path=None, checkpoint_every=1, device="auto",
-                 random_state=None, verbose=0):
+                 precision="auto", random_state=None, verbose=0):
         super().__init__(n_clusters, n_components=n_components, image_shape=image_shape,
                          architecture=architecture, hidden_dims=hidden_dims,
                          conv_channels=conv_channels, batch_size=batch_size, n_iter=n_iter,
                          warm_start=warm_start, checkpoint_path=checkpoint_path,
                          checkpoint_every=checkpoint_every, device=device,
-                         random_state=random_state, verbose=verbose)
+                         precision=precision, random_state=random_state, verbose=verbose)
         self.noise_dim = noise_dim
         self.m_epochs = m_epochs
         self.min_m_steps = min_m_steps

@@ -185,14 +185,15 @@ class KMGAN(BaseGANClustering):
                  variant="feature", reconstruction_weight=100.0, pretrain_iter=30,
                  adversarial_weight=0.1, refine_iter=100, augmentation=None, temperature="auto",
                  warm_start=False,
-                 checkpoint_path=None, checkpoint_every=1, device="auto", random_state=None,
+                 checkpoint_path=None, checkpoint_every=1, device="auto", precision="auto",
+                 random_state=None,
                  verbose=0):
         super().__init__(n_clusters, n_components=n_components, image_shape=image_shape,
                          architecture=architecture, hidden_dims=hidden_dims,
                          conv_channels=conv_channels, batch_size=batch_size, n_iter=n_iter,
                          warm_start=warm_start, checkpoint_path=checkpoint_path,
                          checkpoint_every=checkpoint_every, device=device,
-                         random_state=random_state, verbose=verbose)
+                         precision=precision, random_state=random_state, verbose=verbose)
         self.noise_dim = noise_dim
         self.lr = lr
         self.clip_value = clip_value

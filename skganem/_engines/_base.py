@@ -161,6 +161,15 @@ class Engine(ABC):
             getattr(self, name).load_state_dict(sd)  # moves the state to the params' device
         self.load_extra_state(state["training"])
 
+    def set_precision(self, precision: str) -> None:
+        """Run the networks' forward passes in ``precision`` ("auto", "bf16" or "fp32")."""
+        from .._device import resolve_precision
+        from .._networks import set_precision
+
+        self.amp_dtype = resolve_precision(precision, self.device)
+        for net in self.nets.values():
+            set_precision(net, self.amp_dtype, self.device)
+
     def check_weights_finite(self) -> str | None:
         """Name of the first network holding a non-finite parameter, or None."""
         for name, net in self.nets.items():
@@ -208,15 +217,27 @@ class ProgressBar(Callback):
 
 
 def epoch_batches(n: int, batch_size: int, n_batches: int,
-                  rng: np.random.RandomState) -> Iterable[np.ndarray]:
-    """``n_batches`` index arrays of size ``min(batch_size, n)``, walking random permutations."""
+                  device: torch.device) -> Iterable[torch.Tensor]:
+    """``n_batches`` index tensors of size ``min(batch_size, n)``, walking random permutations.
+
+    The permutations are drawn on ``device`` from torch's generator (seeded by the estimator's
+    ``random_state``), so that a GPU loop copies no indices from the host.
+    """
     b = min(batch_size, n)
-    perm, pos = rng.permutation(n), 0
+    perm, pos = torch.randperm(n, device=device), 0
     for _ in range(n_batches):
         if pos + b > n:
-            perm, pos = rng.permutation(n), 0
+            perm, pos = torch.randperm(n, device=device), 0
         yield perm[pos:pos + b]
         pos += b
+
+
+def draw_indices(n: int, size: int, device: torch.device) -> torch.Tensor:
+    """``size`` indices into ``range(n)`` drawn on ``device``: without replacement when
+    ``n >= size``, else with."""
+    if n >= size:
+        return torch.randperm(n, device=device)[:size]
+    return torch.randint(n, (size,), device=device)
 
 
 def fit_loop(engine: Engine, data, n_iter: int, rng: np.random.RandomState,

@@ -21,7 +21,7 @@ from torch import nn
 
 from .. import _losses
 from .._networks import Decoder, Encoder, NetSpec, init_weights, mlp
-from ._base import Engine, LossMeter, epoch_batches
+from ._base import Engine, LossMeter, draw_indices, epoch_batches
 
 
 @dataclass
@@ -139,8 +139,9 @@ class AMMEngine(Engine):
                                                        device=self.device))
         self.labeled_idx = None
         if labels is not None:
-            self.labeled_idx = np.flatnonzero(labels >= 0)
-            self.labeled_y = torch.as_tensor(labels[self.labeled_idx], device=self.device)
+            idx = np.flatnonzero(labels >= 0)
+            self.labeled_idx = torch.as_tensor(idx, device=data.index_device)
+            self.labeled_y = torch.as_tensor(labels[idx], device=self.device)
         if init_labels is not None:
             self._warm_start(data, rng, init_labels)
 
@@ -154,10 +155,10 @@ class AMMEngine(Engine):
         target = torch.as_tensor(init_labels, device=self.device)
         n_batches = int(math.ceil(cfg.init_epochs * data.n / cfg.batch_size))
         self.train()
-        for idx in epoch_batches(data.n, cfg.batch_size, n_batches, rng):
+        for idx in epoch_batches(data.n, cfg.batch_size, n_batches, data.index_device):
             x = data.rows(idx)
             y_q, mu_y, z_q, _ = self.enc(x)
-            loss = F.cross_entropy(mu_y, target[torch.as_tensor(idx, device=self.device)])
+            loss = F.cross_entropy(mu_y, target[idx.to(self.device)])
             if cfg.reconstruction_weight:
                 loss = loss + cfg.reconstruction_weight * _losses.reconstruction_loss(
                     x, self.dec(torch.cat([y_q, z_q], dim=1)))
@@ -189,15 +190,15 @@ class AMMEngine(Engine):
         cfg = self.config
         meter = LossMeter()
         n_batches = int(math.ceil(data.n / cfg.batch_size))
-        for idx in epoch_batches(data.n, cfg.batch_size, n_batches, rng):
+        for idx in epoch_batches(data.n, cfg.batch_size, n_batches, data.index_device):
             games = [self._game(data.rows(idx))]
             if self.labeled_idx is not None:  # SAMM: the labeled game on labeled rows
-                n_lab = self.labeled_idx.size  # two rows at least, for batch normalisation
+                n_lab = self.labeled_idx.numel()  # two rows at least, for batch normalisation
                 size = max(2, min(cfg.batch_size, n_lab))
-                pick = rng.choice(n_lab, size=size, replace=n_lab < size)
-                y_obs = F.one_hot(self.labeled_y[torch.as_tensor(pick, device=self.device)],
-                                  cfg.n_clusters).float()
-                games.append(self._game(data.rows(self.labeled_idx[pick]), y_obs))
+                pick = draw_indices(n_lab, size, self.device)
+                y_obs = F.one_hot(self.labeled_y[pick], cfg.n_clusters).float()
+                games.append(self._game(
+                    data.rows(self.labeled_idx[pick.to(self.labeled_idx.device)]), y_obs))
             w = 1.0 / len(games)  # Algorithm 2 halves each game's losses
             loss_d = w * sum(g[0] for g in games)
             self.opt_d.zero_grad(set_to_none=True)

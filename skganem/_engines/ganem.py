@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from .. import _losses
 from .._device import batch_slices
 from .._networks import Decoder, Encoder, NetSpec, clip_weights_, init_weights
-from ._base import Engine, LossMeter, epoch_batches, near_empty
+from ._base import Engine, LossMeter, draw_indices, epoch_batches, near_empty
 from ._kmeans import kmeans_plus_plus, nearest
 
 
@@ -97,7 +97,7 @@ class GANEMEngine(Engine):
         if labels is not None:
             idx = np.flatnonzero(labels >= 0)
             if idx.size:
-                self.labeled_idx = idx
+                self.labeled_idx = torch.as_tensor(idx, device=data.index_device)
                 self.labeled_y = torch.as_tensor(labels[idx], dtype=torch.long, device=self.device)
 
     # -- helpers -----------------------------------------------------------------------
@@ -131,9 +131,9 @@ class GANEMEngine(Engine):
         n_batches = max(cfg.min_m_steps, int(math.ceil(cfg.m_epochs * data.n / cfg.batch_size)))
         gen_loss = (_losses.ganem_generator_loss_bce if cfg.generator_loss == "bce"
                     else _losses.ganem_generator_loss_kl)
-        for idx in epoch_batches(data.n, cfg.batch_size, n_batches, rng):
+        for idx in epoch_batches(data.n, cfg.batch_size, n_batches, data.index_device):
             x_real = data.rows(idx)
-            w = self.W[torch.as_tensor(idx, device=self.device)]
+            w = self.W[idx.to(self.device)]
             c = self._balanced_classes(x_real.shape[0])  # c ~ U, balanced within the batch
             fake = self._g(c)
             # D step: minimise Eq. 2 (weighted real term, all-K-units fake term) + extra unit.
@@ -220,7 +220,7 @@ class GANEMEngine(Engine):
     def _fit_labeled(self, data, rng):
         """Semi-supervised E-step (Sec. 5.3): CE on labeled rows until error < label_tol."""
         cfg = self.config
-        n_lab = self.labeled_idx.size
+        n_lab = self.labeled_idx.numel()
         bs = max(2, min(cfg.e_batch_size, n_lab))  # batch normalisation needs two rows
         error = 1.0
         for step in range(cfg.max_label_steps + 1):
@@ -228,9 +228,9 @@ class GANEMEngine(Engine):
                 error = self._labeled_error(data)
                 if error < cfg.label_tol:
                     break
-            pick = rng.choice(n_lab, size=bs, replace=n_lab < bs)
-            x = data.rows(self.labeled_idx[pick])
-            loss = _losses.enet_loss(self.E(x), self.labeled_y[torch.as_tensor(pick, device=self.device)])
+            pick = draw_indices(n_lab, bs, self.labeled_y.device)
+            x = data.rows(self.labeled_idx[pick.to(self.labeled_idx.device)])
+            loss = _losses.enet_loss(self.E(x), self.labeled_y[pick])
             self.opt_e.zero_grad(set_to_none=True)
             loss.backward()
             self.opt_e.step()
@@ -240,11 +240,11 @@ class GANEMEngine(Engine):
         self.E.eval()
         with torch.no_grad():
             wrong = 0
-            for sl in batch_slices(self.labeled_idx.size, 1024):
+            for sl in batch_slices(self.labeled_idx.numel(), 1024):
                 pred = self.E(data.rows(self.labeled_idx[sl])).argmax(1)
                 wrong += int((pred != self.labeled_y[sl]).sum())
         self.E.train()
-        return wrong / self.labeled_idx.size
+        return wrong / self.labeled_idx.numel()
 
     def _assign(self, data, batch_size=1024):
         self.E.eval()

@@ -137,7 +137,7 @@ class KMGANEngine(Engine):
             step = self._step_pretrain
         elif iteration == pretrain > 0:
             self._seed_centers(data, rng)  # Algorithm 1's k-means++, on the pretrained D
-        for idx in epoch_batches(data.n, cfg.batch_size, n_batches, rng):
+        for idx in epoch_batches(data.n, cfg.batch_size, n_batches, data.index_device):
             for name, value in step(data.rows(idx)).items():
                 if name == "labels":
                     meter.count("cluster_sizes", value, cfg.n_clusters)
