@@ -6,6 +6,7 @@
     python -m benchmarks run --datasets digits --methods ganem kmeans --seeds 0 1 2
     python -m benchmarks report                   # rewrite docs/benchmarks.md and the README
     python -m benchmarks overhead                 # engine vs bare PyTorch loop, s/iteration
+    python -m benchmarks speed --baseline COMMIT  # updates/s, rows/s, fit s against COMMIT
     python -m benchmarks kselect --dataset digits --ks 6 8 10 12 14
 
 MNIST is read from ``--mnist``, else ``$SKGANEM_MNIST``, else ``../shared/data/mnist_train.npz``
@@ -66,6 +67,17 @@ def _cmd_overhead(args):
               f"{r['ratio']:.3f} |")
 
 
+def _cmd_speed(args):
+    from . import speed
+
+    records = speed.run(args.baseline, methods=args.methods, threads=args.threads,
+                        mnist=args.mnist, fit=not args.no_fit, baseline_fit=args.baseline_fit)
+    table = speed.markdown(records)
+    print(table)
+    if args.write_docs:
+        report.replace_between(suite.ROOT / "docs" / "benchmarks.md", "speed", table)
+
+
 def _cmd_kselect(args):
     from . import kselect
 
@@ -106,6 +118,18 @@ def main(argv=None):
     p.add_argument("--extra-iters", type=int, default=3)
     p.add_argument("--mnist", default=None)
     p.set_defaults(func=_cmd_overhead)
+    p = sub.add_parser("speed", help="working tree against a baseline commit, side by side")
+    p.add_argument("--baseline", required=True, help="commit (or ref) to compare against")
+    p.add_argument("--methods", nargs="+", default=["ganem", "kmgan", "amm"],
+                   choices=suite.SKGANEM_METHODS)
+    p.add_argument("--threads", type=int, default=2, help="torch threads of each process")
+    p.add_argument("--no-fit", action="store_true", help="skip the whole default fit")
+    p.add_argument("--baseline-fit", action="store_true",
+                   help="also time the baseline's whole default fit (may take hours)")
+    p.add_argument("--write-docs", action="store_true",
+                   help="put the table into docs/benchmarks.md (between the speed markers)")
+    p.add_argument("--mnist", default=None)
+    p.set_defaults(func=_cmd_speed)
     p = sub.add_parser("kselect", help="choose n_clusters without labels")
     p.add_argument("--dataset", default="digits", choices=["digits", "mnist10k"])
     p.add_argument("--method", default="ganem", choices=suite.SKGANEM_METHODS)

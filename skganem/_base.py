@@ -27,7 +27,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from ._device import DataSource, batched_inference, load_device, resolve_device
+from ._device import DataSource, batched_inference, fast_cuda, load_device, resolve_device
 from ._engines import Callback, ProgressBar, fit_loop
 from ._engines._base import near_empty
 from ._networks import NetSpec
@@ -189,8 +189,11 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
         # batch normalisation needs at least two rows per training batch
         "batch_size": [Interval(numbers.Integral, 2, None, closed="left")],
         "n_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        "tol": [Interval(numbers.Real, 0, 1, closed="both"), None],
+        "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
         "device": [str, torch.device, None],
         "precision": [StrOptions({"auto", "bf16", "fp32"})],
+        "compile": ["boolean"],
         "warm_start": ["boolean"],
         "checkpoint_path": [str, os.PathLike, None],
         "checkpoint_every": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -203,8 +206,8 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
 
     def __init__(self, n_clusters=8, *, n_components=32, image_shape=None, architecture="auto",
                  hidden_dims=(256, 256), conv_channels=(32, 64), batch_size=64, n_iter=30,
-                 warm_start=False, checkpoint_path=None, checkpoint_every=1, device="auto",
-                 precision="auto", random_state=None, verbose=0):
+                 tol=0.01, n_iter_no_change=2, warm_start=False, checkpoint_path=None, checkpoint_every=1, device="auto",
+                 precision="auto", compile=False, random_state=None, verbose=0):
         self.n_clusters = n_clusters
         self.n_components = n_components
         self.image_shape = image_shape
@@ -213,11 +216,14 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
         self.conv_channels = conv_channels
         self.batch_size = batch_size
         self.n_iter = n_iter
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
         self.warm_start = warm_start
         self.checkpoint_path = checkpoint_path
         self.checkpoint_every = checkpoint_every
         self.device = device
         self.precision = precision
+        self.compile = compile
         self.random_state = random_state
         self.verbose = verbose
 
@@ -409,9 +415,11 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
         if self.checkpoint_path is not None:
             callbacks.append(_Checkpoint(self, engine, history, rng, n))
         resume = self.__dict__.pop("_resume_state", None) if warm else None
-        with _TorchSeed(_seed_from(rng), device):
+        with _TorchSeed(_seed_from(rng), device), fast_cuda(device):
             if warm:
                 engine.set_precision(self.precision)
+                if self.compile:
+                    engine.compile()
                 engine.resume(data, rng, **self._init_state_kwargs(X, data, labels, rng))
                 if resume is not None and resume["n_samples"] == n:
                     # a checkpoint: continue exactly where it was taken
@@ -423,14 +431,26 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
             else:
                 engine.build()
                 engine.set_precision(self.precision)
+                if self.compile:
+                    engine.compile()
                 engine.init_state(data, rng, **self._init_state_kwargs(X, data, labels, rng))
-            history.extend(fit_loop(engine, data, start + self.n_iter, rng, callbacks,
-                                    start=start))
+            new, converged = fit_loop(engine, data, start + self.n_iter, rng, callbacks,
+                                      start=start, tol=self.tol,
+                                      n_iter_no_change=self.n_iter_no_change)
+            history.extend(new)
             with torch.inference_mode():
                 engine.finalize(data)
         self._store_fit_state(engine, history)
         # Final inference pass: labels_ agree with predict(X) on the training data.
         self.labels_ = self._proba(data).argmax(axis=1)
+        self.converged_ = converged
+        if self.tol is not None and not converged and len(new) == self.n_iter:
+            warnings.warn(
+                f"{type(self).__name__} reached n_iter={self.n_iter} iterations before "
+                f"converging (tol={self.tol}: at most that share of rows changing cluster in "
+                f"{self.n_iter_no_change} iterations in a row; the last changes are in "
+                "history_['label_change']). Increase n_iter, or continue with "
+                "warm_start=True.", ConvergenceWarning, stacklevel=2)
         self._warn_if_degenerate(self.labels_)
         return self
 

@@ -90,6 +90,30 @@ def resolve_precision(precision: str, device: torch.device):
     return torch.bfloat16 if bf16_supported(device) else None
 
 
+class fast_cuda:
+    """Within the block, let cuDNN pick the fastest convolution algorithms for the fixed batch
+    shapes (``cudnn.benchmark``) and let matmuls and convolutions use TF32 on CUDA; the flags
+    are restored on exit. A no-op on other devices."""
+
+    def __init__(self, device: torch.device):
+        self.active = torch.device(device).type == "cuda"
+
+    def __enter__(self):
+        if self.active:
+            self.saved = (torch.backends.cudnn.benchmark, torch.backends.cuda.matmul.allow_tf32,
+                          torch.backends.cudnn.allow_tf32)
+            torch.backends.cudnn.benchmark = True
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+        return self
+
+    def __exit__(self, *exc):
+        if self.active:
+            (torch.backends.cudnn.benchmark, torch.backends.cuda.matmul.allow_tf32,
+             torch.backends.cudnn.allow_tf32) = self.saved
+        return False
+
+
 def load_device(stored: str) -> torch.device:
     """Device on which to restore a model that was fitted on ``stored``.
 

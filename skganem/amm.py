@@ -142,18 +142,21 @@ class AMMClustering(BaseGANClustering):
 
     def __init__(self, n_clusters=8, *, n_components=64, image_shape=None, architecture="auto",
                  hidden_dims=(256, 256), conv_channels=(32, 64), batch_size=64, n_iter=300,
+                 tol=0.01, n_iter_no_change=2,
                  lr=1e-3, gp_weight=10.0, cycle_weight=1.0, reconstruction_weight=1.0,
                  dropout=0.2, prior="learned", init="random",
                  predict_method="encoder", semi_supervised=False, warm_start=False,
                  checkpoint_path=None, checkpoint_every=1, device="auto", precision="auto",
-                 random_state=None,
+                 compile=False, random_state=None,
                  verbose=0):
         super().__init__(n_clusters, n_components=n_components, image_shape=image_shape,
                          architecture=architecture, hidden_dims=hidden_dims,
                          conv_channels=conv_channels, batch_size=batch_size, n_iter=n_iter,
+                         tol=tol, n_iter_no_change=n_iter_no_change,
                          warm_start=warm_start, checkpoint_path=checkpoint_path,
                          checkpoint_every=checkpoint_every, device=device,
-                         precision=precision, random_state=random_state, verbose=verbose)
+                         precision=precision, compile=compile, random_state=random_state,
+                         verbose=verbose)
         self.lr = lr
         self.gp_weight = gp_weight
         self.cycle_weight = cycle_weight

@@ -183,18 +183,20 @@ class GANEMClustering(BaseGANClustering):
 
     def __init__(self, n_clusters=8, *, n_components=32, image_shape=None, architecture="auto",
                  hidden_dims=(256, 256), conv_channels=(32, 64), noise_dim=62, batch_size=64,
-                 n_iter=18, m_epochs=5.0, min_m_steps=500, e_steps=300, e_batch_size=200,
+                 n_iter=18, tol=0.01, n_iter_no_change=2, m_epochs=5.0, min_m_steps=500, e_steps=300, e_batch_size=200,
                  lr_d=2e-4, lr_g=2e-4, lr_e=2e-4, lr_decay=0.98, optimizer="adam",
                  e_classes="balanced", generator_loss="bce", clip_value=None, init="kmeans",
                  semi_supervised=False, label_tol=0.05,
                  warm_start=False, checkpoint_path=None, checkpoint_every=1, device="auto",
-                 precision="auto", random_state=None, verbose=0):
+                 precision="auto", compile=False, random_state=None, verbose=0):
         super().__init__(n_clusters, n_components=n_components, image_shape=image_shape,
                          architecture=architecture, hidden_dims=hidden_dims,
                          conv_channels=conv_channels, batch_size=batch_size, n_iter=n_iter,
+                         tol=tol, n_iter_no_change=n_iter_no_change,
                          warm_start=warm_start, checkpoint_path=checkpoint_path,
                          checkpoint_every=checkpoint_every, device=device,
-                         precision=precision, random_state=random_state, verbose=verbose)
+                         precision=precision, compile=compile, random_state=random_state,
+                         verbose=verbose)
         self.noise_dim = noise_dim
         self.m_epochs = m_epochs
         self.min_m_steps = min_m_steps

@@ -181,19 +181,21 @@ class KMGAN(BaseGANClustering):
 
     def __init__(self, n_clusters=8, *, n_components=10, image_shape=None, architecture="mlp",
                  hidden_dims=(256, 256), conv_channels=(32, 64), noise_dim=100, batch_size=64,
-                 n_iter=60, lr=2e-4, clip_value=1.0, d_round=0.0, lambda_reg=0.0,
+                 n_iter=60, tol=0.01, n_iter_no_change=2, lr=2e-4, clip_value=1.0, d_round=0.0, lambda_reg=0.0,
                  variant="feature", reconstruction_weight=100.0, pretrain_iter=30,
                  adversarial_weight=0.1, refine_iter=100, augmentation=None, temperature="auto",
                  warm_start=False,
                  checkpoint_path=None, checkpoint_every=1, device="auto", precision="auto",
-                 random_state=None,
+                 compile=False, random_state=None,
                  verbose=0):
         super().__init__(n_clusters, n_components=n_components, image_shape=image_shape,
                          architecture=architecture, hidden_dims=hidden_dims,
                          conv_channels=conv_channels, batch_size=batch_size, n_iter=n_iter,
+                         tol=tol, n_iter_no_change=n_iter_no_change,
                          warm_start=warm_start, checkpoint_path=checkpoint_path,
                          checkpoint_every=checkpoint_every, device=device,
-                         precision=precision, random_state=random_state, verbose=verbose)
+                         precision=precision, compile=compile, random_state=random_state,
+                         verbose=verbose)
         self.noise_dim = noise_dim
         self.lr = lr
         self.clip_value = clip_value

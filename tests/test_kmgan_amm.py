@@ -71,6 +71,7 @@ def test_kmgan_paper_algorithm_has_no_autoencoder(blobs):
                  adversarial_weight=1.0, refine_iter=0, random_state=0).fit(X)
     assert "R" not in paper.engine_.nets
     assert all(set(h) == {"iteration", "loss_d", "loss_g", "loss_center", "cluster_sizes",
+                          "label_change",
                           "seconds"}
                for h in paper.history_)
 

@@ -19,6 +19,15 @@ from ..exceptions import DivergenceError
 NEAR_EMPTY_SHARE = 0.05
 
 
+def make_adam(params, lr: float, device: torch.device,
+              betas: tuple = (0.5, 0.999)) -> torch.optim.Adam:
+    """Adam with the DCGAN betas: fused kernels on CUDA, multi-tensor (foreach) updates on
+    other devices (one kernel per parameter group rather than per tensor)."""
+    fused = torch.device(device).type == "cuda"
+    return torch.optim.Adam(params, lr=lr, betas=betas, fused=fused or None,
+                            foreach=None if fused else True)
+
+
 def near_empty(sizes, n_samples: int) -> list[int]:
     """Indices of the empty and near-empty clusters among ``sizes`` (rows per cluster)."""
     floor = NEAR_EMPTY_SHARE * n_samples / len(sizes)
@@ -59,6 +68,11 @@ class Engine(ABC):
     @abstractmethod
     def run_iteration(self, data, iteration: int, rng: np.random.RandomState) -> dict:
         """One training iteration; returns its mean losses as Python floats."""
+
+    def assignments(self, data) -> torch.Tensor | None:
+        """Cluster of every training row now, on the device (None where the engine has no
+        clusters yet, e.g. during pretraining). Used to measure convergence."""
+        return None
 
     def finalize(self, data) -> None:
         """Called once after the last iteration, networks in eval mode (e.g. calibration)."""
@@ -158,7 +172,12 @@ class Engine(ABC):
 
     def load_resume_state(self, state: dict) -> None:
         for name, sd in state["optimizers"].items():
-            getattr(self, name).load_state_dict(sd)  # moves the state to the params' device
+            opt = getattr(self, name)
+            # the kernels (fused on CUDA, foreach elsewhere) follow this device, not the saved one
+            kernels = [{k: g[k] for k in ("fused", "foreach") if k in g} for g in opt.param_groups]
+            opt.load_state_dict(sd)  # moves the state to the params' device
+            for group, keep in zip(opt.param_groups, kernels):
+                group.update(keep)
         self.load_extra_state(state["training"])
 
     def set_precision(self, precision: str) -> None:
@@ -169,6 +188,14 @@ class Engine(ABC):
         self.amp_dtype = resolve_precision(precision, self.device)
         for net in self.nets.values():
             set_precision(net, self.amp_dtype, self.device)
+
+    def compile(self) -> None:
+        """Compile every network's forward pass with ``torch.compile`` (in place: the weights,
+        their names and pickling are unchanged)."""
+        for net in self.nets.values():
+            if not getattr(net, "_skganem_compiled", False):
+                net.compile()
+                net._skganem_compiled = True
 
     def check_weights_finite(self) -> str | None:
         """Name of the first network holding a non-finite parameter, or None."""
@@ -241,18 +268,25 @@ def draw_indices(n: int, size: int, device: torch.device) -> torch.Tensor:
 
 
 def fit_loop(engine: Engine, data, n_iter: int, rng: np.random.RandomState,
-             callbacks: Iterable[Callback] = (), start: int = 0) -> list[dict]:
-    """Run ``engine.run_iteration`` for iterations ``start .. n_iter - 1``.
+             callbacks: Iterable[Callback] = (), start: int = 0, tol: float | None = None,
+             n_iter_no_change: int = 2) -> tuple[list[dict], bool]:
+    """Run ``engine.run_iteration`` for iterations ``start .. n_iter - 1``, or until converged.
 
     After each iteration the losses and weights are checked: a non-finite value raises
     :class:`~skganem.exceptions.DivergenceError` naming the iteration and the quantity.
+    Where the engine has :meth:`Engine.assignments`, the share of training rows whose cluster
+    changed since the previous iteration is recorded as ``label_change``; with ``tol`` set,
+    training stops once it is at most ``tol`` in ``n_iter_no_change`` iterations in a row.
     A ``KeyboardInterrupt`` during an iteration rolls the engine back to the end of the last
     completed iteration and returns (with a warning); during the first one it propagates.
 
     Returns
     -------
     history : list of dict
-        One record per iteration: ``iteration`` (1-based), the losses, ``seconds``.
+        One record per iteration: ``iteration`` (1-based), the losses, ``label_change``,
+        ``seconds``.
+    converged : bool
+        Whether training stopped on ``tol``.
     """
     callbacks = list(callbacks)
     history: list[dict] = []
@@ -260,6 +294,8 @@ def fit_loop(engine: Engine, data, n_iter: int, rng: np.random.RandomState,
     for cb in callbacks:
         cb.on_fit_begin(n_iter - start)
     it = start
+    converged, quiet = False, 0
+    previous = engine.assignments(data)
     try:
         for it in range(start, n_iter):
             t0 = time.perf_counter()
@@ -276,11 +312,22 @@ def fit_loop(engine: Engine, data, n_iter: int, rng: np.random.RandomState,
                 raise DivergenceError(
                     f"Training diverged at iteration {it + 1}: weights of {bad_weight} are "
                     "not finite. Try lower learning rates or another random_state.")
+            labels = engine.assignments(data)
+            if labels is not None and previous is not None:
+                change = float((labels != previous).float().mean())  # one sync per iteration
+                losses["label_change"] = change
+                quiet = quiet + 1 if tol is not None and change <= tol else 0
+            else:
+                quiet = 0
+            previous = labels
             record = {"iteration": it + 1, **losses, "seconds": time.perf_counter() - t0}
             history.append(record)
             snap = engine.snapshot()
             for cb in callbacks:
                 cb.on_iteration_end(record)
+            if quiet >= n_iter_no_change:
+                converged = True
+                break
     except KeyboardInterrupt:
         if snap is None:
             raise
@@ -292,7 +339,7 @@ def fit_loop(engine: Engine, data, n_iter: int, rng: np.random.RandomState,
         engine.eval()
         for cb in callbacks:
             cb.on_fit_end()
-    return history
+    return history, converged
 
 
 class LossMeter:

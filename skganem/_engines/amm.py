@@ -20,8 +20,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import _losses
+from .._device import batch_slices
 from .._networks import Decoder, Encoder, NetSpec, init_weights, mlp
-from ._base import Engine, LossMeter, draw_indices, epoch_batches
+from ._base import Engine, LossMeter, draw_indices, epoch_batches, make_adam
 
 
 @dataclass
@@ -122,10 +123,9 @@ class AMMEngine(Engine):
         self.nets = {"enc": self.enc, "dec": self.dec, "D": self.D, "prior": self.prior}
         for net in self.nets.values():
             net.to(self.device)
-        betas = (0.5, 0.999)
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr, betas=betas)
+        self.opt_d = make_adam(self.D.parameters(), cfg.lr, self.device)
         gen_params = [p for n in ("enc", "dec", "prior") for p in self.nets[n].parameters()]
-        self.opt_g = torch.optim.Adam(gen_params, lr=cfg.lr, betas=betas)
+        self.opt_g = make_adam(gen_params, cfg.lr, self.device)
         self.log_prior = torch.full((k,), -math.log(k), device=self.device)
 
     def init_state(self, data, rng, labels=None, class_prior=None, init_labels=None):
@@ -239,6 +239,13 @@ class AMMEngine(Engine):
             meter.add("loss_rec", rec)
             extra = extra + cfg.reconstruction_weight * rec
         return extra
+
+    def assignments(self, data):
+        """Argmax of ``mu_y`` for every row (eval mode)."""
+        self.eval()
+        with torch.no_grad():
+            return torch.cat([self.enc(data.rows(sl), noise=False)[1].argmax(1)
+                              for sl in batch_slices(data.n, 1024)])
 
     # -- inference ---------------------------------------------------------------------
     def predict_proba(self, x):

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from .. import _losses
 from .._device import batch_slices
 from .._networks import Decoder, Encoder, NetSpec, clip_weights_, init_weights
-from ._base import Engine, LossMeter, draw_indices, epoch_batches, near_empty
+from ._base import Engine, LossMeter, draw_indices, epoch_batches, make_adam, near_empty
 from ._kmeans import kmeans_plus_plus, nearest
 
 
@@ -52,10 +52,10 @@ class GANEMConfig:
     e_classes: str = "balanced"
 
 
-def _make_optimizer(kind: str, params, lr: float) -> torch.optim.Optimizer:
+def _make_optimizer(kind: str, params, lr: float, device) -> torch.optim.Optimizer:
     if kind == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=(0.5, 0.999))
-    return torch.optim.RMSprop(params, lr=lr)
+        return make_adam(params, lr, device)
+    return torch.optim.RMSprop(params, lr=lr, foreach=True)
 
 
 class GANEMEngine(Engine):
@@ -79,9 +79,9 @@ class GANEMEngine(Engine):
         for net in self.nets.values():
             init_weights(net)
             net.to(self.device)
-        self.opt_g = _make_optimizer(cfg.optimizer, self.G.parameters(), cfg.lr_g)
-        self.opt_d = _make_optimizer(cfg.optimizer, self.D.parameters(), cfg.lr_d)
-        self.opt_e = _make_optimizer(cfg.optimizer, self.E.parameters(), cfg.lr_e)
+        self.opt_g = _make_optimizer(cfg.optimizer, self.G.parameters(), cfg.lr_g, self.device)
+        self.opt_d = _make_optimizer(cfg.optimizer, self.D.parameters(), cfg.lr_d, self.device)
+        self.opt_e = _make_optimizer(cfg.optimizer, self.E.parameters(), cfg.lr_e, self.device)
         self.phi = torch.full((k,), 1.0 / k, device=self.device)
 
     def init_state(self, data, rng, w_init=None, labels=None):
@@ -253,6 +253,9 @@ class GANEMEngine(Engine):
                              for sl in batch_slices(data.n, batch_size)])
         self.E.train()
         return out
+
+    def assignments(self, data):
+        return self.W.argmax(1)
 
     # -- inference ---------------------------------------------------------------------
     def predict_proba(self, x):

@@ -25,7 +25,7 @@ from .. import _losses
 from .._augment import make_augmentation
 from .._device import batch_slices
 from .._networks import Decoder, Encoder, NetSpec, clip_weights_, init_weights
-from ._base import Engine, LossMeter, epoch_batches
+from ._base import Engine, LossMeter, epoch_batches, make_adam
 from ._kmeans import kmeans_plus_plus, lloyd, minibatch_kmeans_update_, nearest
 
 
@@ -83,11 +83,10 @@ class KMGANEngine(Engine):
         for net in self.nets.values():
             init_weights(net)
             net.to(self.device)
-        betas = (0.5, 0.999)
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr, betas=betas)
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.lr, betas=betas)
+        self.opt_d = make_adam(self.D.parameters(), cfg.lr, self.device)
+        self.opt_g = make_adam(self.G.parameters(), cfg.lr, self.device)
         joint = [p for net in self.nets.values() for p in net.parameters()]
-        self.opt_c = torch.optim.Adam(joint, lr=cfg.lr, betas=betas)
+        self.opt_c = make_adam(joint, cfg.lr, self.device)
         dim = cfg.n_components if cfg.variant == "feature" else int(
             torch.tensor(self.sample_shape).prod())
         self.centers = torch.zeros(cfg.n_clusters, dim, device=self.device)
@@ -101,6 +100,16 @@ class KMGANEngine(Engine):
 
     def init_state(self, data, rng):
         self._seed_centers(data, rng)
+        self.playing = self.config.variant != "feature" or self.config.pretrain_iter == 0
+
+    def assignments(self, data):
+        """Nearest real center of every row (eval mode); None during pretraining."""
+        if not getattr(self, "playing", True):
+            return None
+        self.eval()
+        with torch.no_grad():
+            return torch.cat([nearest(self._space(data.rows(sl)), self.centers)
+                              for sl in batch_slices(data.n, 1024)])
 
     def _seed_centers(self, data, rng):
         cfg = self.config
@@ -133,6 +142,7 @@ class KMGANEngine(Engine):
         n_batches = int(math.ceil(data.n / cfg.batch_size))
         step = self._step_feature if cfg.variant == "feature" else self._step_reduced
         pretrain = cfg.pretrain_iter if cfg.variant == "feature" else 0
+        self.playing = iteration >= pretrain
         if iteration < pretrain:
             step = self._step_pretrain
         elif iteration == pretrain > 0:

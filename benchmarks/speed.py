@@ -1,0 +1,178 @@
+"""Training and inference speed of the working tree against a baseline commit, side by side.
+
+For each estimator and each tree (the working tree, and the baseline checked out with
+``git worktree``), a fresh process with the same torch thread count measures on MNIST-10k
+images (``(10000, 28, 28)``):
+
+- **updates/s of each network group**, from short fits that isolate one phase with public
+  parameters only (so that any commit can be measured): GAN-EM's G/D updates (an M-step of
+  ``min_m_steps`` updates and a one-update E-step) and E-net updates (a one-update M-step and
+  ``e_steps`` updates); KM-GAN's autoencoder pretraining and game updates (one epoch each);
+  AMM's game updates (one epoch). The time of an iteration is read from ``history_`` (the
+  second iteration, so that one-off costs do not count) less the assignment pass over the rows,
+  which is timed on its own;
+- **inference rows/s**: ``predict_proba`` on the 10,000 rows;
+- **the whole default fit** (``--fit``; for the baseline only with ``--baseline-fit``, since an
+  old default may take hours): seconds and ACC.
+
+The two trees run one after the other within one command, on the same machine and thread
+count, so the ratios printed at the end compare like with like.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+RESULTS = HERE / "results" / "speed.json"
+METHODS = ("ganem", "kmgan", "amm")
+CLASSES = {"ganem": "GANEMClustering", "kmgan": "KMGAN", "amm": "AMMClustering"}
+N_UPDATES = 100  # updates per timed phase
+
+
+def _phases(method, n, defaults):
+    """``{phase: (parameters of a short fit, updates in its second iteration)}``."""
+    bs = defaults["batch_size"]
+    epoch = -(-n // bs)
+    if method == "ganem":
+        return {"G/D": (dict(min_m_steps=N_UPDATES, m_epochs=1e-9, e_steps=1, n_iter=2),
+                        N_UPDATES),
+                "E": (dict(min_m_steps=1, m_epochs=1e-9, e_steps=N_UPDATES, n_iter=2),
+                      N_UPDATES)}
+    if method == "kmgan":
+        return {"autoencoder": (dict(pretrain_iter=2, n_iter=2), epoch),
+                "game": (dict(pretrain_iter=0, n_iter=2), epoch)}
+    return {"game": (dict(n_iter=2), epoch)}
+
+
+def worker(method, threads, mnist, do_fit, out):
+    """Measure one estimator in this process (the tree is whatever ``skganem`` imports)."""
+    import numpy as np
+    import torch
+
+    import skganem
+    from skganem.datasets import load_mnist
+    from skganem.metrics import clustering_accuracy
+
+    torch.set_num_threads(threads)
+    X, y = load_mnist(mnist, n_samples=10000, random_state=0)
+    X = X.reshape(-1, 28, 28).astype(np.float32)
+    cls = getattr(skganem, CLASSES[method])
+    base = dict(n_clusters=10, random_state=0, device="cpu")
+    defaults = cls(**base).get_params()
+    if "tol" in defaults:
+        base["tol"] = None  # the phase fits run their iterations in full
+    rec = {"method": method, "tree": skganem.__file__, "threads": threads,
+           "torch": torch.__version__, "precision": defaults.get("precision", "fp32"),
+           "rates": {}}
+    for phase, (params, updates) in _phases(method, X.shape[0], defaults).items():
+        params = {k: v for k, v in params.items() if k in defaults}
+        est = cls(**base, **params).fit(X)
+        t = time.perf_counter()
+        est.predict_proba(X)
+        infer = time.perf_counter() - t
+        it_seconds = est.history_[-1]["seconds"]
+        # GAN-EM's iteration includes its assignment pass w = E(x) over the rows
+        spent = it_seconds - (infer if method == "ganem" else 0.0)
+        rec["rates"][phase] = round(updates / max(spent, 1e-9), 2)
+        rec["predict_rows_per_s"] = round(X.shape[0] / infer, 0)
+    if do_fit:
+        t = time.perf_counter()
+        est = cls(**{k: v for k, v in base.items() if k != "tol"}).fit(X)
+        rec["fit_seconds"] = round(time.perf_counter() - t, 1)
+        rec["fit_iterations"] = est.n_iter_
+        rec["fit_acc"] = round(float(clustering_accuracy(y, est.labels_)), 4)
+    Path(out).write_text(json.dumps(rec))
+
+
+def _run_tree(tree, method, threads, mnist, do_fit):
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
+        out = f.name
+    env = {**os.environ, "PYTHONPATH": str(tree), "OMP_NUM_THREADS": str(threads)}
+    # this file's worker, run with the tree's skganem first on the path
+    cmd = [sys.executable, "-c",
+           "import sys, runpy; sys.path.insert(0, sys.argv[1]);"
+           "worker = runpy.run_path(sys.argv[2])['worker'];"
+           "worker(sys.argv[3], int(sys.argv[4]), sys.argv[5], sys.argv[6] == '1', sys.argv[7])",
+           str(tree), str(Path(__file__).resolve()), method, str(threads), str(mnist),
+           "1" if do_fit else "0", out]
+    subprocess.run(cmd, check=True, env=env, cwd=str(tree))
+    rec = json.loads(Path(out).read_text())
+    os.unlink(out)
+    return rec
+
+
+def _checkout(commit):
+    """A detached ``git worktree`` of ``commit`` in a temporary folder."""
+    path = Path(tempfile.mkdtemp(prefix="skganem-baseline-"))
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-f", str(path),
+                    commit], check=True, capture_output=True)
+    return path
+
+
+def _remove(path):
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(path)],
+                   capture_output=True)
+
+
+def run(baseline, methods=METHODS, threads=2, mnist=None, fit=True, baseline_fit=False,
+        out=RESULTS):
+    """Measure ``methods`` in the working tree and at ``baseline``; append to ``out``."""
+    from .suite import mnist_path
+
+    mnist = mnist_path(mnist)
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", baseline],
+                            check=True, capture_output=True, text=True).stdout.strip()
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                          check=True, capture_output=True, text=True).stdout.strip()
+    base_tree = _checkout(commit)
+    records = []
+    try:
+        for method in methods:
+            for label, tree, do_fit in (("baseline", base_tree, baseline_fit),
+                                        ("working tree", ROOT, fit)):
+                print(f"[speed] {method}: {label}", flush=True)
+                rec = _run_tree(tree, method, threads, mnist, do_fit)
+                rec.update(side=label, commit=commit if label == "baseline" else head + "+",
+                           time=time.strftime("%Y-%m-%d %H:%M"))
+                rec.pop("tree", None)
+                records.append(rec)
+                print(json.dumps(rec), flush=True)
+    finally:
+        _remove(base_tree)
+    out = Path(out)
+    old = json.loads(out.read_text()) if out.exists() else []
+    out.write_text(json.dumps(old + records, indent=1))
+    return records
+
+
+def markdown(records):
+    """One table: each rate for baseline and working tree, and their ratio."""
+    lines = ["| estimator | measure | baseline | working tree | ratio |", "|---|---|---|---|---|"]
+    by = {(r["method"], r["side"]): r for r in records}
+    for method in METHODS:
+        old, new = by.get((method, "baseline")), by.get((method, "working tree"))
+        if not new:
+            continue
+        rows = [(f"{p} updates/s", (old or {}).get("rates", {}).get(p), v)
+                for p, v in new["rates"].items()]
+        rows.append(("predict rows/s", (old or {}).get("predict_rows_per_s"),
+                     new["predict_rows_per_s"]))
+        rows.append(("default fit s", (old or {}).get("fit_seconds"), new.get("fit_seconds")))
+        for name, a, b in rows:
+            ratio = (f"{b / a:.2f}x" if "fit" not in name else f"{a / b:.2f}x faster") \
+                if a and b else "—"
+            lines.append(f"| `{CLASSES[method]}` | {name} | {a if a is not None else '—'} | "
+                         f"{b if b is not None else '—'} | {ratio} |")
+        if new.get("fit_acc") is not None:
+            lines.append(f"| `{CLASSES[method]}` | default fit ACC (seed 0), iterations | "
+                         f"{old.get('fit_acc', '—') if old else '—'} | "
+                         f"{new['fit_acc']}, {new['fit_iterations']} | |")
+    return "\n".join(lines)

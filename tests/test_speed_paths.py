@@ -1,0 +1,166 @@
+"""Precision, convergence stopping and the device-side training loop (CUDA paths on CPU)."""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from sklearn.exceptions import ConvergenceWarning
+
+from skganem import _device
+from skganem._device import DataSource, fast_cuda, resolve_precision
+from skganem._engines._base import draw_indices, epoch_batches, make_adam
+from skganem._scaling import RangeScaler
+
+from conftest import ESTIMATOR_CLASSES, tiny
+
+
+# -- precision -------------------------------------------------------------------------
+def test_resolve_precision(monkeypatch):
+    cpu = torch.device("cpu")
+    assert resolve_precision("fp32", cpu) is None
+    assert resolve_precision("bf16", cpu) is torch.bfloat16
+    monkeypatch.setattr(_device, "bf16_supported", lambda device: True)
+    assert resolve_precision("auto", cpu) is torch.bfloat16
+    monkeypatch.setattr(_device, "bf16_supported", lambda device: False)
+    assert resolve_precision("auto", cpu) is None
+    with pytest.raises(ValueError, match="MPS"):
+        resolve_precision("bf16", torch.device("mps"))
+
+
+def test_cuda_bf16_follows_the_card(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert resolve_precision("auto", torch.device("cuda")) is None
+    with pytest.raises(ValueError, match="does not support bfloat16"):
+        resolve_precision("bf16", torch.device("cuda"))
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert resolve_precision("auto", torch.device("cuda")) is torch.bfloat16
+
+
+@pytest.mark.parametrize("cls", ESTIMATOR_CLASSES)
+def test_bf16_runs_networks_in_bf16_and_returns_float(cls, images):
+    X, _ = images
+    est = tiny(cls, n_clusters=2, architecture="conv", precision="bf16", random_state=0).fit(X)
+    engine = est.engine_
+    assert engine.amp_dtype is torch.bfloat16
+    seen = []
+    convs = [m for net in engine.nets.values() for m in net.modules()
+             if isinstance(m, torch.nn.Conv2d)]
+    assert all(c.weight.is_contiguous(memory_format=torch.channels_last) for c in convs)
+    assert all(c.weight.dtype == torch.float32 for c in convs)  # weights stay float32
+    handles = [c.register_forward_hook(lambda m, i, o: seen.append(o.dtype)) for c in convs]
+    proba = est.predict_proba(X)
+    for h in handles:
+        h.remove()
+    assert seen and all(d == torch.bfloat16 for d in seen)
+    np.testing.assert_allclose(proba.sum(1), 1.0)
+    fp32 = tiny(cls, n_clusters=2, precision="fp32", random_state=0).fit(X)
+    assert fp32.engine_.amp_dtype is None
+    assert fp32.transform(X).dtype == np.float32
+
+
+def test_same_seed_same_labels_in_bf16(blobs):
+    from skganem import GANEMClustering
+
+    X, _ = blobs
+    a = tiny(GANEMClustering, n_clusters=3, precision="bf16", random_state=3).fit(X)
+    b = tiny(GANEMClustering, n_clusters=3, precision="bf16", random_state=3).fit(X)
+    np.testing.assert_array_equal(a.labels_, b.labels_)
+
+
+# -- stopping on convergence ---------------------------------------------------------------
+@pytest.mark.parametrize("cls", ESTIMATOR_CLASSES)
+def test_tol_stops_early_and_records_label_change(cls, blobs):
+    X, _ = blobs
+    est = tiny(cls, n_clusters=3, n_iter=8, tol=1.0, n_iter_no_change=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        warnings.filterwarnings("ignore", message=".*near-empty", category=ConvergenceWarning)
+        est.fit(X)
+    game = [h for h in est.history_ if "label_change" in h]
+    assert est.converged_
+    assert len(game) == 2 and est.n_iter_ < 8
+    assert all(0.0 <= h["label_change"] <= 1.0 for h in game)
+
+
+@pytest.mark.parametrize("cls", ESTIMATOR_CLASSES)
+def test_reaching_n_iter_unconverged_warns(cls, blobs):
+    X, _ = blobs
+    est = tiny(cls, n_clusters=3, n_iter=2, tol=0.0, n_iter_no_change=5, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="reached n_iter=2 iterations before"):
+        est.fit(X)
+    assert not est.converged_ and est.n_iter_ == 2
+
+
+@pytest.mark.parametrize("cls", ESTIMATOR_CLASSES)
+def test_tol_none_runs_every_iteration_without_warning(cls, blobs):
+    X, _ = blobs
+    est = tiny(cls, n_clusters=3, n_iter=3, tol=None, random_state=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est.fit(X)
+    assert est.n_iter_ == 3
+    assert not [w for w in caught if "before converging" in str(w.message)]
+
+
+# -- the device-side loop -----------------------------------------------------------------
+def test_batches_are_drawn_on_the_device_from_torch_seed():
+    torch.manual_seed(0)
+    a = [b.clone() for b in epoch_batches(10, 4, 5, torch.device("cpu"))]
+    torch.manual_seed(0)
+    b = list(epoch_batches(10, 4, 5, torch.device("cpu")))
+    assert all(torch.is_tensor(x) and x.device.type == "cpu" and x.numel() == 4 for x in a)
+    assert all(torch.equal(x, y) for x, y in zip(a, b))
+    # each permutation is walked without repeats: the first two batches are disjoint
+    assert not set(a[0].tolist()) & set(a[1].tolist())
+    assert draw_indices(3, 5, torch.device("cpu")).numel() == 5
+    assert len(set(draw_indices(10, 5, torch.device("cpu")).tolist())) == 5
+
+
+def test_preloaded_rows_take_device_indices_and_streamed_rows_host_ones(tmp_path):
+    X = np.random.RandomState(0).rand(20, 3).astype(np.float32)
+    scaler = RangeScaler.fit(X, per_feature=True)
+    data = DataSource(X, scaler, torch.device("cpu"), (3,))
+    assert data.index_device == data.device
+    path = tmp_path / "x.npy"
+    np.save(path, X)
+    mm = np.load(path, mmap_mode="r")
+    streamed = DataSource(mm, scaler, torch.device("cpu"), (3,))
+    assert streamed._cached is None and streamed.index_device.type == "cpu"
+    idx = torch.tensor([4, 0, 7])
+    torch.testing.assert_close(streamed.rows(idx), data.rows(idx))
+
+
+def test_adam_is_fused_on_cuda_and_foreach_elsewhere():
+    p = [torch.nn.Parameter(torch.zeros(3))]
+    assert make_adam(p, 1e-3, torch.device("cuda")).defaults["fused"] is True
+    cpu = make_adam(p, 1e-3, torch.device("cpu")).defaults
+    assert cpu["foreach"] is True and not cpu["fused"]
+    assert cpu["betas"] == (0.5, 0.999)
+
+
+def test_fast_cuda_sets_and_restores_the_flags():
+    before = (torch.backends.cudnn.benchmark, torch.backends.cuda.matmul.allow_tf32)
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        with fast_cuda(torch.device("cuda")):
+            assert torch.backends.cudnn.benchmark and torch.backends.cuda.matmul.allow_tf32
+        assert not torch.backends.cudnn.benchmark
+        assert not torch.backends.cuda.matmul.allow_tf32
+        with fast_cuda(torch.device("cpu")):
+            assert not torch.backends.cudnn.benchmark
+    finally:
+        torch.backends.cudnn.benchmark, torch.backends.cuda.matmul.allow_tf32 = before
+
+
+@pytest.mark.parametrize("cls", ESTIMATOR_CLASSES)
+def test_compile_compiles_every_network(cls, blobs, monkeypatch):
+    compiled = []
+    monkeypatch.setattr(torch.nn.Module, "compile", lambda self, *a, **k: compiled.append(self))
+    X, _ = blobs
+    est = tiny(cls, n_clusters=3, compile=True, random_state=0).fit(X)
+    assert {id(n) for n in est.engine_.nets.values()} == {id(m) for m in compiled}
+    compiled.clear()
+    tiny(cls, n_clusters=3, random_state=0).fit(X)
+    assert compiled == []
