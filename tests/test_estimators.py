@@ -14,7 +14,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from skganem import KMGAN, AMMClustering, clustering_accuracy_scorer
+from skganem import KMGAN, clustering_accuracy_scorer
 from conftest import ESTIMATOR_CLASSES, RECOVERY, tiny
 
 pytestmark = pytest.mark.parametrize("cls", ESTIMATOR_CLASSES, ids=lambda c: c.__name__)

@@ -4,7 +4,6 @@ import joblib
 import numpy as np
 import pytest
 
-from skganem._engines import _base as engine_base
 from conftest import ESTIMATOR_CLASSES, tiny
 
 pytestmark = pytest.mark.parametrize("cls", ESTIMATOR_CLASSES, ids=lambda c: c.__name__)

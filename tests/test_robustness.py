@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import skganem._device as device_mod
-from skganem import AMMClustering, GANEMClustering, KMGAN
+from skganem import AMMClustering, GANEMClustering
 from conftest import ESTIMATOR_CLASSES, tiny
 
 CLASSES = pytest.mark.parametrize("cls", ESTIMATOR_CLASSES, ids=lambda c: c.__name__)
