@@ -22,6 +22,8 @@ def test_resolve_precision(monkeypatch):
     assert resolve_precision("bf16", cpu) is torch.bfloat16
     monkeypatch.setattr(_device, "bf16_supported", lambda device: True)
     assert resolve_precision("auto", cpu) is torch.bfloat16
+    assert resolve_precision("auto", cpu, conv=False) is None  # perceptrons stay float32
+    assert resolve_precision("bf16", cpu, conv=False) is torch.bfloat16
     monkeypatch.setattr(_device, "bf16_supported", lambda device: False)
     assert resolve_precision("auto", cpu) is None
     with pytest.raises(ValueError, match="MPS"):

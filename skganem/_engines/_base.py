@@ -185,7 +185,8 @@ class Engine(ABC):
         from .._device import resolve_precision
         from .._networks import set_precision
 
-        self.amp_dtype = resolve_precision(precision, self.device)
+        conv = getattr(getattr(self.config, "spec", None), "kind", None) == "conv"
+        self.amp_dtype = resolve_precision(precision, self.device, conv=conv)
         for net in self.nets.values():
             set_precision(net, self.amp_dtype, self.device)
 
