@@ -203,6 +203,26 @@ class Decoder(MixedPrecision):
             return torch.tanh(out).float()
 
 
+class frozen_batchnorm_stats:
+    """Within the block, batch normalisation in ``module`` still normalises with the batch's
+    statistics (train mode) but leaves its running statistics unchanged (momentum 0), so that
+    eval-mode features keep the statistics of the batches seen outside the block."""
+
+    def __init__(self, module: nn.Module):
+        self.layers = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+    def __enter__(self):
+        self.saved = [m.momentum for m in self.layers]
+        for m in self.layers:
+            m.momentum = 0.0
+        return self
+
+    def __exit__(self, *exc):
+        for m, momentum in zip(self.layers, self.saved):
+            m.momentum = momentum
+        return False
+
+
 def clip_weights_(module: nn.Module, bound: float | None) -> None:
     """Clamp every parameter of ``module`` to ``[-bound, bound]`` (WGAN-style clipping)."""
     if bound is None:

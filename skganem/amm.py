@@ -102,6 +102,10 @@ class AMMClustering(BaseGANClustering):
         ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
     random_state : int, RandomState instance or None, default=None
     verbose : int, default=0
+    tol, n_iter_no_change, precision, compile
+        As in :class:`GANEMClustering`: stop once at most ``tol`` of the rows changed
+        cluster in ``n_iter_no_change`` epochs in a row (None: run all ``n_iter``);
+        bfloat16 for conv nets where the device computes it natively; ``torch.compile``.
 
     Attributes
     ----------
@@ -112,9 +116,10 @@ class AMMClustering(BaseGANClustering):
         Diagonal variances of the components.
     cluster_weights_ : ndarray of shape (n_clusters,)
         p(y): uniform, or the labeled class frequencies in semi-supervised mode.
-    n_iter_, history_, image_shape_, scaler_, device_, engine_, n_features_in_
+    n_iter_, converged_, history_, image_shape_, scaler_, device_, engine_, n_features_in_
         As in :class:`GANEMClustering`; ``history_`` holds ``loss_d`` and ``loss_g`` (and
-        ``loss_cycle``, ``loss_rec`` when those terms are on).
+        ``loss_cycle``, ``loss_rec`` when those terms are on), ``cluster_sizes`` and
+        ``label_change``.
 
     Examples
     --------

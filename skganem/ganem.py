@@ -54,6 +54,13 @@ class GANEMClustering(BaseGANClustering):
         Number of EM iterations. Measured on 10,000 MNIST images (2 CPU cores): ACC 0.53 after
         1 iteration, rising to 0.916 after 20 (about 47 s per iteration); digits (8x8) reach
         0.86 after 12.
+    tol : float or None, default=0.01
+        Convergence tolerance: training stops once at most this share of the training rows
+        changed cluster between consecutive iterations, ``n_iter_no_change`` times in a row
+        (``n_iter`` is then the maximum). None runs all ``n_iter`` iterations. A fit that
+        reaches ``n_iter`` without converging raises a ``ConvergenceWarning``.
+    n_iter_no_change : int, default=2
+        Consecutive iterations within ``tol`` that count as converged.
     m_epochs : float, default=5.0
         Passes over the data per M-step (the paper's ``p = 5``).
     min_m_steps : int, default=500
@@ -105,6 +112,16 @@ class GANEMClustering(BaseGANClustering):
     device : str or torch.device, default="auto"
         ``"auto"`` (CUDA when available, else an Apple GPU through MPS, else the CPU),
         ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
+    precision : {"auto", "bf16", "fp32"}, default="auto"
+        Arithmetic of the networks' forward and backward passes. ``"bf16"``: bfloat16
+        autocast (weights, optimiser state, losses and assignments stay float32) with
+        channels-last convolutions. ``"auto"``: bfloat16 for convolutional networks on a
+        device that computes it natively (CUDA GPUs from Ampere on, CPUs with AVX-512 BF16 or
+        AMX), float32 otherwise. ``"fp32"``: float32 throughout.
+    compile : bool, default=False
+        Compile the networks' forward passes with ``torch.compile`` before training. It
+        costs compile time at the start of the fit and pays off, if at all, on long fits on a
+        GPU; it needs a working ``torch.compile`` set-up (a C++ compiler on CPUs).
     random_state : int, RandomState instance or None, default=None
         Seed of the initialisation, the mini-batches and the noise. An int gives the same
         labels on every CPU run. Torch's global RNG is left as it was.
@@ -119,8 +136,11 @@ class GANEMClustering(BaseGANClustering):
         Mixture weights ``phi`` of the last M-step.
     n_iter_ : int
         EM iterations run.
+    converged_ : bool
+        Whether training stopped on ``tol`` before ``n_iter`` iterations.
     history_ : list of dict
         Per iteration: ``loss_d``, ``loss_g``, ``loss_e`` (means), ``seconds``,
+        ``label_change`` (share of rows whose cluster changed in the iteration),
         ``cluster_sizes`` (rows per cluster after the E-step), ``phi`` (the M-step's mixture
         weights), ``reseeded`` (clusters re-seeded after the E-step), and in semi-supervised
         mode ``label_error``.

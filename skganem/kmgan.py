@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 import torch
@@ -69,9 +70,12 @@ class KMGAN(BaseGANClustering):
         Bounding box ``[-clip_value, clip_value]`` of D's weight clipping (Sec. 4.2.2: [-1, 1]
         on MNIST, [-0.1, 0.1] on CIFAR-10); None disables clipping.
     d_round : float, default=0.0
-        Floor of the center loss (Eq. 4): below it the loss gives no gradient. The paper's
-        values (10,000 on MNIST) belong to its unnormalised implementation; 0 is its choice on
-        synthetic data.
+        Floor of the center loss, Eq. 4's constraint ``L_center >= d_round``: below it the
+        loss is clamped and gives no gradient. With D's sigmoid features the loss is at most
+        ``n_clusters * n_components`` (100 with the defaults), so the paper's values (10,000
+        on MNIST, 20,000 on CIFAR-10, for its unnormalised implementation) would switch the
+        center step off entirely; ``fit`` warns when ``d_round`` reaches that bound. 0 is the
+        paper's choice on synthetic data.
     lambda_reg : float, default=0.0
         Weight of the generalized terms ``L_intra`` / ``L_inter`` (Eq. 7); 0 disables them.
     variant : {"feature", "reduced"}, default="feature"
@@ -94,6 +98,9 @@ class KMGAN(BaseGANClustering):
         Weight of the generated-data term of Eq. 5 and of the center loss (Eq. 4) against the
         real-data term and the reconstruction; 1 is the paper's balance, which collapses the
         features when the reconstruction is on. 0 leaves k-means on an autoencoder (DCN).
+        It also switches the generator's own step (Eq. 6) on or off. Adam's updates do not
+        depend on a loss's scale, so with ``reconstruction_weight=0`` any positive value
+        trains like 1: there it only matters against the real-data term of Eq. 5.
         ``reconstruction_weight=0, pretrain_iter=0, adversarial_weight=1, refine_iter=0``
         is Algorithm 1.
     augmentation : {"affine"} or None, default=None
@@ -130,6 +137,10 @@ class KMGAN(BaseGANClustering):
         ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
     random_state : int, RandomState instance or None, default=None
     verbose : int, default=0
+    tol, n_iter_no_change, precision, compile
+        As in :class:`GANEMClustering`: stop once at most ``tol`` of the rows changed
+        cluster in ``n_iter_no_change`` epochs in a row (None: run all ``n_iter``);
+        bfloat16 for conv nets where the device computes it natively; ``torch.compile``.
 
     Attributes
     ----------
@@ -139,9 +150,12 @@ class KMGAN(BaseGANClustering):
     temperature_ : float
         Temperature used by :meth:`predict_proba`.
     n_iter_ : int
+    converged_ : bool
+        Whether training stopped on ``tol`` before ``n_iter`` epochs.
     history_ : list of dict
-        Per epoch: ``loss_d``, ``loss_g``, ``loss_center``, ``loss_rec`` (means) and
-        ``seconds``; the pretraining epochs hold ``loss_rec`` only.
+        Per epoch: ``loss_d``, ``loss_g``, ``loss_center``, ``loss_rec`` (means),
+        ``cluster_sizes``, ``label_change`` and ``seconds``; the pretraining epochs hold
+        ``loss_rec`` only.
     image_shape_, scaler_, device_, engine_, n_features_in_, feature_names_in_
         As in :class:`GANEMClustering`.
 
@@ -216,6 +230,19 @@ class KMGAN(BaseGANClustering):
                 f"augmentation={self.augmentation!r} transforms images, but X holds flat "
                 "features: pass image_shape=(height, width) or X of shape "
                 "(n_samples, [channels,] height, width), or set augmentation=None.")
+        # With D's sigmoid features the center loss of Eq. 4 is bounded (each summed center
+        # lies in [0, k]^d; the reduced variant's loss sums b rows of [0, 1]^d): a d_round at
+        # or above the bound clamps it for good, and Eq. 4 then trains nothing.
+        bound = self.n_components * (self.n_clusters if self.variant == "feature"
+                                     else self.batch_size)
+        if self.d_round >= bound:
+            warnings.warn(
+                f"d_round={self.d_round} is at least the largest possible center loss "
+                f"({bound} = {'n_clusters' if self.variant == 'feature' else 'batch_size'} x "
+                "n_components, with D's sigmoid features), so the loss of Eq. 4 is clamped and "
+                "gives no gradient: the center step trains nothing. The paper's 10,000 and "
+                "20,000 belong to its unnormalised implementation; use 0 or a value below the "
+                "bound.", UserWarning, stacklevel=4)
         config = KMGANConfig(
             n_clusters=self.n_clusters, n_components=self.n_components, spec=spec,
             noise_dim=self.noise_dim, batch_size=self.batch_size, lr=self.lr,

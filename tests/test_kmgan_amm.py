@@ -214,3 +214,71 @@ def test_samm_kmeans_init_starts_labeled_rows_in_their_component(blobs, monkeypa
     tiny(AMMClustering, n_clusters=3, init="kmeans", semi_supervised=True,
          random_state=0).fit(X, y_part)
     np.testing.assert_array_equal(seen[0][:15], y_part[:15])
+
+
+# -- KM-GAN: one feature map for k-means, batch statistics of real rows, d_round ----------
+def test_kmgan_labels_seeding_and_inference_use_eval_mode_features(blobs, monkeypatch):
+    """Every feature pass without gradient (k-means labels in training, center updates,
+    seeding, refinement, inference) runs D in eval mode."""
+    import skganem._engines.kmgan as km
+
+    modes = []
+    real_forward = km._SigmoidFeatures.forward
+
+    def forward(self, x):
+        if not torch.is_grad_enabled():
+            modes.append(self.training)
+        return real_forward(self, x)
+
+    monkeypatch.setattr(km._SigmoidFeatures, "forward", forward)
+    X, _ = blobs
+    est = tiny(KMGAN, n_clusters=3, n_iter=3, pretrain_iter=1, random_state=0).fit(X)
+    est.predict(X)
+    assert len(modes) > 10 and not any(modes)
+
+
+def test_kmgan_batchnorm_running_stats_come_from_real_rows(blobs):
+    """With a learning rate of ~0 the weights stay put, so the running mean of D's first
+    batch-normalisation layer should be the mean of its input over the real rows; generated
+    rows (here pushed far away) must not move it."""
+    import skganem._engines.kmgan as km
+
+    X, _ = blobs
+    est = tiny(KMGAN, n_clusters=3, n_iter=4, pretrain_iter=0, reconstruction_weight=0.0,
+               lr=1e-12, clip_value=None, random_state=0)
+    real_g = km.KMGANEngine.build
+
+    def build(self):
+        real_g(self)
+        g_forward = self.G.forward
+        self.G.forward = lambda v: g_forward(v) * 0 + 1.0  # generated rows: all ones
+
+    km.KMGANEngine.build = build
+    try:
+        est.fit(X)
+    finally:
+        km.KMGANEngine.build = real_g
+    engine = est.engine_
+    bn = next(m for m in engine.D.modules() if isinstance(m, torch.nn.BatchNorm1d))
+    first_linear = engine.D.encoder.body[0]
+    import numpy as np
+    rows = torch.as_tensor(est.scaler_.transform(X.astype(np.float32)))
+    with torch.no_grad():
+        expected = first_linear(rows).mean(0)
+    torch.testing.assert_close(bn.running_mean, expected, atol=0.05, rtol=0.05)
+
+
+def test_kmgan_d_round_beyond_the_bound_warns(blobs):
+    X, _ = blobs
+    with pytest.warns(UserWarning, match="d_round=10000.*no gradient"):
+        tiny(KMGAN, n_clusters=3, n_iter=2, d_round=10000.0, random_state=0).fit(X)
+
+
+def test_kmgan_adversarial_weight_scales_the_center_step_without_reconstruction(blobs):
+    X, _ = blobs
+    off = tiny(KMGAN, n_clusters=3, n_iter=2, pretrain_iter=0, reconstruction_weight=0.0,
+               adversarial_weight=0.0, refine_iter=0, random_state=0).fit(X)
+    on = tiny(KMGAN, n_clusters=3, n_iter=2, pretrain_iter=0, reconstruction_weight=0.0,
+              adversarial_weight=1.0, refine_iter=0, random_state=0).fit(X)
+    # with both weights 0 there is no center step: D only learns from the real-data term
+    assert off.engine_.opt_c.state == {} and on.engine_.opt_c.state != {}

@@ -24,7 +24,8 @@ import torch
 from .. import _losses
 from .._augment import make_augmentation
 from .._device import batch_slices
-from .._networks import Decoder, Encoder, NetSpec, clip_weights_, init_weights
+from .._networks import (Decoder, Encoder, NetSpec, clip_weights_, frozen_batchnorm_stats,
+                         init_weights)
 from ._base import Engine, LossMeter, epoch_batches, make_adam
 from ._kmeans import kmeans_plus_plus, lloyd, minibatch_kmeans_update_, nearest
 
@@ -111,8 +112,28 @@ class KMGANEngine(Engine):
             return torch.cat([nearest(self._space(data.rows(sl)), self.centers)
                               for sl in batch_slices(data.n, 1024)])
 
+    def _refresh_batchnorm_stats(self, data, batch_size=256):
+        """Recompute D's batch-normalisation running statistics from the real rows as they
+        are (a cumulative average over one pass), after phases whose batches were augmented."""
+        layers = [m for m in self.D.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+        if not layers:
+            return
+        saved = [m.momentum for m in layers]
+        for m in layers:
+            m.reset_running_stats()
+            m.momentum = None
+        self.D.train()
+        with torch.no_grad():
+            for sl in batch_slices(data.n, batch_size):
+                if sl.stop - sl.start > 1:
+                    self.D(data.rows(sl))
+        for m, momentum in zip(layers, saved):
+            m.momentum = momentum
+
     def _seed_centers(self, data, rng):
         cfg = self.config
+        if self.augment is not None:
+            self._refresh_batchnorm_stats(data)  # pretraining saw augmented rows
         n = min(data.n, cfg.init_rows)
         idx = rng.choice(data.n, size=n, replace=False) if n < data.n else None
         self.D.eval()
@@ -160,16 +181,31 @@ class KMGANEngine(Engine):
         loss.backward()
         opt.step()
 
+    def _eval_features(self, x):
+        """D's features in eval mode, without gradient: what seeding, refinement, inference
+        and the training step's labels all use, so that one feature map assigns clusters."""
+        self.D.eval()
+        with torch.no_grad():
+            out = self.D(x)
+        self.D.train()
+        return out
+
+    def _d_fake(self, x):
+        """D on generated rows: batch statistics for the forward pass, but the running
+        statistics (used in eval mode) stay those of real rows."""
+        with frozen_batchnorm_stats(self.D):
+            return self.D(x)
+
     def _step_feature(self, x):
         cfg = self.config
         z = self._noise(x.shape[0])
         fake = self.G(z)
-        with torch.no_grad():  # labels by the nearest current center
-            lab_r = nearest(self.D(x), self.centers)
-            lab_f = nearest(self.D(fake), self.fake_centers)
+        # labels by the nearest current center, on eval-mode features (real-row statistics)
+        e_r, e_f = self._eval_features(x), self._eval_features(fake.detach())
+        lab_r, lab_f = nearest(e_r, self.centers), nearest(e_f, self.fake_centers)
         c_real, c_gen = self.centers[lab_r], self.centers[lab_f]
         # 1) D: min ||D(x) - C_real|| - ||D(G(z)) - C_gen|| (Eq. 5) [+ lambda (intra - inter)]
-        f_r, f_f = self.D(x), self.D(fake.detach())
+        f_r, f_f = self.D(x), self._d_fake(fake.detach())
         loss_d = _losses.kmgan_discriminator_loss(f_r, c_real, f_f, c_gen,
                                                   fake_weight=cfg.adversarial_weight)
         if cfg.reconstruction_weight:  # ours: keeps D's features informative (DCN-style)
@@ -180,31 +216,31 @@ class KMGANEngine(Engine):
         self._adam(self.opt_d, loss_d)
         clip_weights_(self.D, cfg.clip_value)
         # 2) G: min ||D(G(z)) - C_gen|| (Eq. 6) [+ lambda inter]
-        f_f = self.D(fake)
+        f_f = self._d_fake(fake)
         loss_g = _losses.kmgan_generator_loss(f_f, c_gen)
         if cfg.lambda_reg:
             loss_g = loss_g + cfg.lambda_reg * _losses.kmgan_intra_inter(self.D(x).detach(), f_f)[1]
         if cfg.adversarial_weight:  # (Adam is scale-free: the weight only switches it off)
             self._adam(self.opt_g, loss_g)
         # 3) D and G together: min L_center (Eq. 4), floored at d_round.
-        f_r, f_f = self.D(x), self.D(self.G(z))
+        f_r, f_f = self.D(x), self._d_fake(self.G(z))
         loss_c = _losses.kmgan_center_loss(f_r, lab_r, self.centers, f_f, lab_f,
                                            self.fake_centers, cfg.d_round)
         losses = {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(),
                   "loss_center": loss_c.detach(), "labels": lab_r}
-        loss_joint = loss_c
+        loss_joint = cfg.adversarial_weight * loss_c
         if cfg.reconstruction_weight:
             loss_r = self._reconstruction(x)
             losses["loss_rec"] = loss_r.detach()
-            loss_joint = cfg.adversarial_weight * loss_c + cfg.reconstruction_weight * loss_r
-        self._adam(self.opt_c, loss_joint)
+            loss_joint = loss_joint + cfg.reconstruction_weight * loss_r
+        if cfg.adversarial_weight or cfg.reconstruction_weight:  # both 0: no joint step
+            self._adam(self.opt_c, loss_joint)
         clip_weights_(self.D, cfg.clip_value)
-        # 4) centers: one mini-batch k-means step on the batch features (Eq. 3).
+        # 4) centers: one mini-batch k-means step (Eq. 3) on the batch's eval-mode features
+        # and the labels they gave (Sculley: assign the batch, then move the centers).
         with torch.no_grad():
-            f_r, f_f = f_r.detach(), f_f.detach()
-            minibatch_kmeans_update_(self.centers, self.counts, f_r, nearest(f_r, self.centers))
-            minibatch_kmeans_update_(self.fake_centers, self.fake_counts, f_f,
-                                     nearest(f_f, self.fake_centers))
+            minibatch_kmeans_update_(self.centers, self.counts, e_r, lab_r)
+            minibatch_kmeans_update_(self.fake_centers, self.fake_counts, e_f, lab_f)
         return losses
 
     def _reconstruction(self, x):
