@@ -239,6 +239,10 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
     def _set_method_attributes(self) -> None:
         """Set method-specific fitted attributes from ``self.engine_``."""
 
+    def _max_iter(self, n_samples: int) -> int:
+        """Iterations this fit may run (``n_iter``; a subclass may derive it from the data)."""
+        return self.n_iter
+
     def _uses_labels(self) -> bool:
         """Whether ``fit`` uses ``y`` (semi-supervised mode)."""
         return False
@@ -434,7 +438,8 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
                 if self.compile:
                     engine.compile()
                 engine.init_state(data, rng, **self._init_state_kwargs(X, data, labels, rng))
-            new, converged = fit_loop(engine, data, start + self.n_iter, rng, callbacks,
+            n_iter = self._max_iter(n)
+            new, converged = fit_loop(engine, data, start + n_iter, rng, callbacks,
                                       start=start, tol=self.tol,
                                       n_iter_no_change=self.n_iter_no_change)
             history.extend(new)
@@ -444,9 +449,9 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
         # Final inference pass: labels_ agree with predict(X) on the training data.
         self.labels_ = self._proba(data).argmax(axis=1)
         self.converged_ = converged
-        if self.tol is not None and not converged and len(new) == self.n_iter:
+        if self.tol is not None and not converged and len(new) == n_iter:
             warnings.warn(
-                f"{type(self).__name__} reached n_iter={self.n_iter} iterations before "
+                f"{type(self).__name__} reached n_iter={n_iter} iterations before "
                 f"converging (tol={self.tol}: at most that share of rows changing cluster in "
                 f"{self.n_iter_no_change} iterations in a row; the last changes are in "
                 "history_['label_change']). Increase n_iter, or continue with "

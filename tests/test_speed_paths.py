@@ -166,3 +166,18 @@ def test_compile_compiles_every_network(cls, blobs, monkeypatch):
     compiled.clear()
     tiny(cls, n_clusters=3, random_state=0).fit(X)
     assert compiled == []
+
+
+def test_amm_auto_epochs_follow_an_update_budget(blobs):
+    from skganem import AMMClustering
+
+    est = AMMClustering(batch_size=64)
+    assert est.n_iter == "auto"
+    assert est._max_iter(1797) == 138      # digits: 29 updates per epoch
+    assert est._max_iter(10000) == 26      # MNIST-10k: 157 updates per epoch
+    assert est._max_iter(100) == 300       # capped
+    assert est._max_iter(10 ** 7) == 10    # floored
+    assert AMMClustering(n_iter=7)._max_iter(10 ** 7) == 7
+    X, _ = blobs
+    fitted = tiny(AMMClustering, n_clusters=3, n_iter="auto", tol=1.0, random_state=0).fit(X)
+    assert fitted.converged_ and fitted.n_iter_ == 2
