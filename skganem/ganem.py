@@ -54,11 +54,14 @@ class GANEMClustering(BaseGANClustering):
         Number of EM iterations. Measured on 10,000 MNIST images (2 CPU cores): ACC 0.53 after
         1 iteration, rising to 0.916 after 20 (about 47 s per iteration); digits (8x8) reach
         0.86 after 12.
-    tol : float or None, default=0.01
+    tol : float or None, default=None
         Convergence tolerance: training stops once at most this share of the training rows
         changed cluster between consecutive iterations, ``n_iter_no_change`` times in a row
-        (``n_iter`` is then the maximum). None runs all ``n_iter`` iterations. A fit that
-        reaches ``n_iter`` without converging raises a ``ConvergenceWarning``.
+        (``n_iter`` is then the maximum), and a fit that reaches ``n_iter`` without
+        converging raises a ``ConvergenceWarning``. None (the default for GAN-EM) runs all
+        ``n_iter`` iterations: on 10,000 MNIST images 5-9 % of the rows still changed
+        cluster in each of iterations 10-14 while ACC kept rising (2 seeds, ``history_``'s
+        ``label_change``), so a tolerance would either never stop or stop too early.
     n_iter_no_change : int, default=2
         Consecutive iterations within ``tol`` that count as converged.
     m_epochs : float, default=5.0
@@ -203,7 +206,7 @@ class GANEMClustering(BaseGANClustering):
 
     def __init__(self, n_clusters=8, *, n_components=32, image_shape=None, architecture="auto",
                  hidden_dims=(256, 256), conv_channels=(32, 64), noise_dim=62, batch_size=64,
-                 n_iter=18, tol=0.01, n_iter_no_change=2, m_epochs=5.0, min_m_steps=500, e_steps=300, e_batch_size=200,
+                 n_iter=18, tol=None, n_iter_no_change=2, m_epochs=5.0, min_m_steps=500, e_steps=300, e_batch_size=200,
                  lr_d=2e-4, lr_g=2e-4, lr_e=2e-4, lr_decay=0.98, optimizer="adam",
                  e_classes="balanced", generator_loss="bce", clip_value=None, init="kmeans",
                  semi_supervised=False, label_tol=0.05,
