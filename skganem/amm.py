@@ -62,10 +62,11 @@ class AMMClustering(BaseGANClustering):
         Maximum number of training epochs. ``"auto"``: as many epochs as make about
         ``4,000`` updates (``ceil(4000 / ceil(n_samples / batch_size))``, between 10 and
         300), so that the length of a fit does not grow with the data: 138 epochs on digits
-        (1,797 rows, 29 updates per epoch), 26 on 10,000 MNIST images. Measured on digits
-        (seed 0, ``tol=0.01``): ACC 0.841 after 60 epochs, and the fit stopped on ``tol``
-        after 158 epochs at 0.837; the earlier fixed default of 300 epochs gave 0.856 mean
-        over seeds 0-2 (``docs/amm.md``).
+        (1,797 rows, 29 updates per epoch), 26 on 10,000 MNIST images (about 20 s per epoch
+        on 2 CPU cores). Measured on the digits images (one fit per seed, 300 epochs at
+        most, ``tol=0.01``): seed 0 reached ACC 0.841 after 60 epochs and stopped on ``tol``
+        after 158 at 0.837; seed 1 climbed slowly, 0.715 after 138 epochs and 0.787 after 300
+        (``docs/amm.md``). Pass a number for longer fits on small data.
     lr : float, default=1e-3
         Adam learning rate (beta1 = 0.5). The paper (Sec. 4) uses 2e-4; with the cycle terms
         1e-3 reached higher accuracy in fewer epochs in our measurements.
