@@ -48,12 +48,15 @@ class GANEMClustering(BaseGANClustering):
         Channels of the convolutional layers (``architecture="conv"``).
     noise_dim : int, default=62
         Dimension of the generator's noise ``z ~ U[0, 1)`` (as in the paper and its code).
-    batch_size : int, default=64
-        Mini-batch size of the M-step (real and generated batches). At least 2 (batch normalisation).
-    n_iter : int, default=18
-        Number of EM iterations. Measured on 10,000 MNIST images (2 CPU cores): ACC 0.53 after
-        1 iteration, rising to 0.916 after 20 (about 47 s per iteration); digits (8x8) reach
-        0.86 after 12.
+    batch_size : int, default=128
+        Mini-batch size of the M-step (real and generated batches). At least 2 (batch
+        normalisation). With the default conv nets in bfloat16 on 2 CPU cores, a G/D update
+        cost about 0.4 ms per row in batches of 128 and 0.6 ms in batches of 64.
+    n_iter : int, default=22
+        Number of EM iterations. Measured on 10,000 MNIST images with the defaults (seeds 0,
+        1, 2, ``docs/ganem.md``): ACC 0.50-0.53 from the k-means start, 0.47-0.53 after 1
+        iteration, 0.76-0.83 after 14 and 0.825 / 0.833 / 0.834 after 22. Each iteration
+        there is an M-step of 235 G/D updates and an E-step of 100 E-net updates.
     tol : float or None, default=None
         Convergence tolerance: training stops once at most this share of the training rows
         changed cluster between consecutive iterations, ``n_iter_no_change`` times in a row
@@ -64,17 +67,22 @@ class GANEMClustering(BaseGANClustering):
         ``label_change``), so a tolerance would either never stop or stop too early.
     n_iter_no_change : int, default=2
         Consecutive iterations within ``tol`` that count as converged.
-    m_epochs : float, default=5.0
-        Passes over the data per M-step (the paper's ``p = 5``).
-    min_m_steps : int, default=500
+    m_epochs : float, default=3.0
+        Passes over the data per M-step (the paper uses ``p = 5``; with 3 and the larger
+        learning rates below, 22 iterations gave the accuracy above in about half the time
+        of 18 iterations of 5 passes at batch size 64, ``docs/ganem.md``).
+    min_m_steps : int, default=200
         Lower bound on the G/D updates of one M-step, so that small data sets still train
-        the GAN (our addition: 5 epochs of 1,797 digits are only 140 updates).
-    e_steps : int, default=300
-        E-net updates per E-step (the paper's ``q``; it uses 1000).
+        the GAN (our addition: 3 epochs of 1,797 digits are only 43 updates).
+    e_steps : int, default=100
+        E-net updates per E-step (the paper's ``q``; it uses 1000). The E-net keeps its
+        weights from one E-step to the next.
     e_batch_size : int, default=200
         Generated samples per E-net update (Appendix B: 200). At least 2.
-    lr_d, lr_g, lr_e : float, default=2e-4, 2e-4, 2e-4
-        Learning rates of D, G and the E-net, each multiplied by ``lr_decay ** iteration``.
+    lr_d, lr_g, lr_e : float, default=4e-4, 4e-4, 1e-3
+        Learning rates of D, G and the E-net, each multiplied by ``lr_decay ** iteration``
+        (the authors' code uses 2e-4; the larger rates suit the batches of 128 and the
+        shorter steps).
     lr_decay : float, default=0.98
         Per-iteration learning-rate decay (the paper's "decay rate").
     optimizer : {"adam", "rmsprop"}, default="adam"
@@ -205,9 +213,10 @@ class GANEMClustering(BaseGANClustering):
     }
 
     def __init__(self, n_clusters=8, *, n_components=32, image_shape=None, architecture="auto",
-                 hidden_dims=(256, 256), conv_channels=(32, 64), noise_dim=62, batch_size=64,
-                 n_iter=18, tol=None, n_iter_no_change=2, m_epochs=5.0, min_m_steps=500, e_steps=300, e_batch_size=200,
-                 lr_d=2e-4, lr_g=2e-4, lr_e=2e-4, lr_decay=0.98, optimizer="adam",
+                 hidden_dims=(256, 256), conv_channels=(32, 64), noise_dim=62, batch_size=128,
+                 n_iter=22, tol=None, n_iter_no_change=2, m_epochs=3.0, min_m_steps=200,
+                 e_steps=100, e_batch_size=200, lr_d=4e-4, lr_g=4e-4, lr_e=1e-3, lr_decay=0.98,
+                 optimizer="adam",
                  e_classes="balanced", generator_loss="bce", clip_value=None, init="kmeans",
                  semi_supervised=False, label_tol=0.05,
                  warm_start=False, checkpoint_path=None, checkpoint_every=1, device="auto",
