@@ -71,7 +71,7 @@ def worker(method, threads, mnist, do_fit, out):
         base["tol"] = None  # the phase fits run their iterations in full
     rec = {"method": method, "tree": skganem.__file__, "threads": threads,
            "torch": torch.__version__, "precision": defaults.get("precision", "fp32"),
-           "rates": {}}
+           "batches": {}, "rates": {}}
     for phase, (params, updates) in _phases(method, X.shape[0], defaults).items():
         params = {k: v for k, v in params.items() if k in defaults}
         est = cls(**base, **params).fit(X)
@@ -82,6 +82,7 @@ def worker(method, threads, mnist, do_fit, out):
         # GAN-EM's iteration includes its assignment pass w = E(x) over the rows
         spent = it_seconds - (infer if method == "ganem" else 0.0)
         rec["rates"][phase] = round(updates / max(spent, 1e-9), 2)
+        rec["batches"][phase] = defaults["e_batch_size" if phase == "E" else "batch_size"]
         rec["predict_rows_per_s"] = round(X.shape[0] / infer, 0)
     if do_fit:
         t = time.perf_counter()
@@ -154,15 +155,27 @@ def run(baseline, methods=METHODS, threads=2, mnist=None, fit=True, baseline_fit
 
 
 def markdown(records):
-    """One table: each rate for baseline and working tree, and their ratio."""
+    """One table: each rate for baseline and working tree, and their ratio.
+
+    Update rates are shown with the batch size each side used, and as rows per second
+    (updates/s x batch), which is what compares when the default batch size changed.
+    """
     lines = ["| estimator | measure | baseline | working tree | ratio |", "|---|---|---|---|---|"]
     by = {(r["method"], r["side"]): r for r in records}
     for method in METHODS:
         old, new = by.get((method, "baseline")), by.get((method, "working tree"))
         if not new:
             continue
-        rows = [(f"{p} updates/s", (old or {}).get("rates", {}).get(p), v)
-                for p, v in new["rates"].items()]
+        rows = []
+        for p, v in new["rates"].items():
+            a = (old or {}).get("rates", {}).get(p)
+            ob = (old or {}).get("batches", {}).get(p)
+            nb = new.get("batches", {}).get(p)
+            if ob and nb and ob != nb:
+                rows.append((f"{p} updates/s (batch {ob} / {nb})", a, v))
+                rows.append((f"{p} rows/s", round(a * ob) if a else None, round(v * nb)))
+            else:
+                rows.append((f"{p} updates/s", a, v))
         rows.append(("predict rows/s", (old or {}).get("predict_rows_per_s"),
                      new["predict_rows_per_s"]))
         rows.append(("default fit s", (old or {}).get("fit_seconds"), new.get("fit_seconds")))
@@ -175,4 +188,4 @@ def markdown(records):
             lines.append(f"| `{CLASSES[method]}` | default fit ACC (seed 0), iterations | "
                          f"{old.get('fit_acc', '—') if old else '—'} | "
                          f"{new['fit_acc']}, {new['fit_iterations']} | |")
-    return "\n".join(lines)
+    return "\n".join(lines) + "\n"
