@@ -53,7 +53,7 @@ def dataset_table(records, dataset):
     if not rows:
         return ""
     has_test = any(r.get("n_test") for r in rows)
-    head = ["method", "seeds", "ACC", "ACC per seed", "ARI", "NMI"] + \
+    head = ["method", "seeds", "ACC", "ACC per seed", "purity", "ARI", "NMI"] + \
         (["test ACC"] if has_test else []) + ["fit s", "predict rows/s", "peak RSS MB", "device"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for method in METHODS:
@@ -75,6 +75,7 @@ def dataset_table(records, dataset):
         cells = [label, ", ".join(str(r["seed"]) for r in rs),
                  _ms([r["acc"] for r in rs]),
                  " / ".join(f"{r['acc']:.3f}" for r in sorted(rs, key=lambda r: r["seed"])),
+                 _ms([r.get("purity") for r in rs]),
                  _ms([r["ari"] for r in rs]),
                  _ms([r["nmi"] for r in rs])]
         if has_test:

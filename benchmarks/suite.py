@@ -191,9 +191,10 @@ def environment():
 def _scores(y, pred, prefix=""):
     from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
-    from skganem import clustering_accuracy
+    from skganem import cluster_purity, clustering_accuracy
 
     return {prefix + "acc": clustering_accuracy(y, pred),
+            prefix + "purity": cluster_purity(y, pred),
             prefix + "ari": adjusted_rand_score(y, pred),
             prefix + "nmi": normalized_mutual_info_score(y, pred)}
 

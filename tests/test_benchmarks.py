@@ -108,3 +108,16 @@ def test_kselect_markdown_counts_hits():
     md = kselect.markdown(recs)
     assert "2/2 true K (10, 10)" in md and "0/2 true K (8, 8)" in md
     assert "2/2 true K" in report.kselect_markdown(recs)
+
+
+def test_tables_show_purity_beside_acc():
+    from benchmarks import report
+
+    rec = dict(dataset="digits", method="kmeans", seed=0, acc=0.8, purity=0.85, ari=0.6,
+               nmi=0.7, fit_seconds=1.0, predict_rows_per_s=1e5, peak_rss_mb=100.0,
+               device="cpu")
+    table = report.dataset_table([rec], "digits")
+    head, _, row = table.splitlines()[:3]
+    cells = [c.strip() for c in head.split("|")]
+    assert cells.index("purity") == cells.index("ACC per seed") + 1
+    assert "0.850" in row
