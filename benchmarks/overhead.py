@@ -100,8 +100,11 @@ def bare_kmgan(engine, X, n_iter):
             x = X[torch.randint(n, (b,))]
             z = torch.randn(b, cfg.noise_dim)
             fake = G(z)
+            D.eval()  # labels on eval-mode features, as the engine assigns clusters
             with torch.no_grad():
-                lab_r, lab_f = nearest(D(x), centers), nearest(D(fake), fake_centers)
+                e_r, e_f = D(x), D(fake)
+            D.train()
+            lab_r, lab_f = nearest(e_r, centers), nearest(e_f, fake_centers)
             c_real, c_gen = centers[lab_r], centers[lab_f]
             _step(opt_d, _losses.kmgan_discriminator_loss(D(x), c_real, D(fake.detach()), c_gen,
                                                           fake_weight=w_adv) + rec(x))
@@ -111,12 +114,12 @@ def bare_kmgan(engine, X, n_iter):
             f_r, f_f = D(x), D(G(z))
             loss_c = _losses.kmgan_center_loss(f_r, lab_r, centers, f_f, lab_f, fake_centers,
                                                cfg.d_round)
-            _step(opt_c, (w_adv * loss_c + rec(x)) if w_rec else loss_c)
+            if w_adv or w_rec:
+                _step(opt_c, w_adv * loss_c + rec(x))
             clip_weights_(D, cfg.clip_value)
             with torch.no_grad():
-                f_r, f_f = f_r.detach(), f_f.detach()
-                minibatch_kmeans_update_(centers, counts, f_r, nearest(f_r, centers))
-                minibatch_kmeans_update_(fake_centers, fake_counts, f_f, nearest(f_f, fake_centers))
+                minibatch_kmeans_update_(centers, counts, e_r, lab_r)
+                minibatch_kmeans_update_(fake_centers, fake_counts, e_f, lab_f)
         times.append(time.perf_counter() - t0)
     return times
 
