@@ -206,7 +206,7 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
 
     def __init__(self, n_clusters=8, *, n_components=32, image_shape=None, architecture="auto",
                  hidden_dims=(256, 256), conv_channels=(32, 64), batch_size=64, n_iter=30,
-                 tol=0.01, n_iter_no_change=2, warm_start=False, checkpoint_path=None, checkpoint_every=1, device="auto",
+                 tol=None, n_iter_no_change=2, warm_start=False, checkpoint_path=None, checkpoint_every=1, device="auto",
                  precision="auto", compile=False, random_state=None, verbose=0):
         self.n_clusters = n_clusters
         self.n_components = n_components

@@ -156,7 +156,7 @@ class AMMClustering(BaseGANClustering):
 
     def __init__(self, n_clusters=8, *, n_components=64, image_shape=None, architecture="auto",
                  hidden_dims=(256, 256), conv_channels=(32, 64), batch_size=64, n_iter="auto",
-                 tol=0.01, n_iter_no_change=2,
+                 tol=None, n_iter_no_change=2,
                  lr=1e-3, gp_weight=10.0, cycle_weight=1.0, reconstruction_weight=1.0,
                  dropout=0.2, prior="learned", init="random",
                  predict_method="encoder", semi_supervised=False, warm_start=False,

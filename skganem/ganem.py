@@ -13,6 +13,18 @@ from ._init import ScaledView, kmeans_pca_labels
 from ._networks import NetSpec
 
 
+#: The values of the ``"auto"`` schedule parameters, by network kind. Perceptrons (flat rows,
+#: tables) keep the schedule their tables were measured with; conv nets (images) train in
+#: larger batches with larger learning rates and shorter steps, which on MNIST-10k took about
+#: half the computation (``docs/ganem.md``).
+SCHEDULES = {
+    "mlp": dict(batch_size=64, n_iter=18, m_epochs=5.0, min_m_steps=500, e_steps=300,
+                lr_d=2e-4, lr_g=2e-4, lr_e=2e-4),
+    "conv": dict(batch_size=128, n_iter=22, m_epochs=3.0, min_m_steps=200, e_steps=100,
+                 lr_d=4e-4, lr_g=4e-4, lr_e=1e-3),
+}
+
+
 class GANEMClustering(BaseGANClustering):
     """Clustering with GAN-EM: a conditional GAN in the M-step and an E-net in the E-step.
 
@@ -48,15 +60,17 @@ class GANEMClustering(BaseGANClustering):
         Channels of the convolutional layers (``architecture="conv"``).
     noise_dim : int, default=62
         Dimension of the generator's noise ``z ~ U[0, 1)`` (as in the paper and its code).
-    batch_size : int, default=128
-        Mini-batch size of the M-step (real and generated batches). At least 2 (batch
-        normalisation). With the default conv nets in bfloat16 on 2 CPU cores, a G/D update
-        cost about 0.4 ms per row in batches of 128 and 0.6 ms in batches of 64.
-    n_iter : int, default=22
-        Number of EM iterations. Measured on 10,000 MNIST images with the defaults (seeds 0,
-        1, 2, ``docs/ganem.md``): ACC 0.50-0.53 from the k-means start, 0.47-0.53 after 1
-        iteration, 0.76-0.83 after 14 and 0.825 / 0.833 / 0.834 after 22. Each iteration
-        there is an M-step of 235 G/D updates and an E-step of 100 E-net updates.
+    batch_size : int or "auto", default="auto"
+        Mini-batch size of the M-step (real and generated batches), at least 2 (batch
+        normalisation). ``"auto"``: 128 for conv nets, 64 for perceptrons. With the default
+        conv nets in bfloat16 on 2 CPU cores, a G/D update cost about 0.4 ms per row in
+        batches of 128 and 0.6 ms in batches of 64.
+    n_iter : int or "auto", default="auto"
+        Number of EM iterations. ``"auto"``: 22 for conv nets, 18 for perceptrons. Measured
+        on 10,000 MNIST images with the conv defaults (seeds 0, 1, 2, ``docs/ganem.md``): ACC
+        0.50-0.53 from the k-means start, 0.47-0.53 after 1 iteration, 0.76-0.83 after 14 and
+        0.825 / 0.833 / 0.834 after 22. Each iteration there is an M-step of 235 G/D updates
+        and an E-step of 100 E-net updates.
     tol : float or None, default=None
         Convergence tolerance: training stops once at most this share of the training rows
         changed cluster between consecutive iterations, ``n_iter_no_change`` times in a row
@@ -67,22 +81,26 @@ class GANEMClustering(BaseGANClustering):
         ``label_change``), so a tolerance would either never stop or stop too early.
     n_iter_no_change : int, default=2
         Consecutive iterations within ``tol`` that count as converged.
-    m_epochs : float, default=3.0
-        Passes over the data per M-step (the paper uses ``p = 5``; with 3 and the larger
-        learning rates below, 22 iterations gave the accuracy above in about half the time
-        of 18 iterations of 5 passes at batch size 64, ``docs/ganem.md``).
-    min_m_steps : int, default=200
+    m_epochs : float or "auto", default="auto"
+        Passes over the data per M-step. ``"auto"``: 3 for conv nets, 5 (the paper's
+        ``p = 5``) for perceptrons.
+    min_m_steps : int or "auto", default="auto"
         Lower bound on the G/D updates of one M-step, so that small data sets still train
-        the GAN (our addition: 3 epochs of 1,797 digits are only 43 updates).
-    e_steps : int, default=100
+        the GAN (our addition: 5 passes over 1,797 digits are only 140 updates).
+        ``"auto"``: 200 for conv nets, 500 for perceptrons.
+    e_steps : int or "auto", default="auto"
         E-net updates per E-step (the paper's ``q``; it uses 1000). The E-net keeps its
-        weights from one E-step to the next.
+        weights from one E-step to the next. ``"auto"``: 100 for conv nets, 300 for
+        perceptrons.
     e_batch_size : int, default=200
         Generated samples per E-net update (Appendix B: 200). At least 2.
-    lr_d, lr_g, lr_e : float, default=4e-4, 4e-4, 1e-3
-        Learning rates of D, G and the E-net, each multiplied by ``lr_decay ** iteration``
-        (the authors' code uses 2e-4; the larger rates suit the batches of 128 and the
-        shorter steps).
+    lr_d, lr_g, lr_e : float or "auto", default="auto"
+        Learning rates of D, G and the E-net, each multiplied by ``lr_decay ** iteration``.
+        ``"auto"``: 4e-4, 4e-4 and 1e-3 for conv nets; 2e-4 each (the authors' code) for
+        perceptrons. The conv schedule (larger batches and rates, shorter steps) took about
+        half the computation on MNIST-10k; on the breast-cancer table it gave 0.671 / 0.930 /
+        0.814 (seeds 0-2) against 0.882 / 0.872 / 0.931 with the perceptron schedule, hence
+        two schedules (``docs/ganem.md``).
     lr_decay : float, default=0.98
         Per-iteration learning-rate decay (the paper's "decay rate").
     optimizer : {"adam", "rmsprop"}, default="adam"
@@ -147,6 +165,9 @@ class GANEMClustering(BaseGANClustering):
         Mixture weights ``phi`` of the last M-step.
     n_iter_ : int
         EM iterations run.
+    schedule_ : dict
+        The schedule the fit used: ``batch_size``, ``n_iter``, ``m_epochs``, ``min_m_steps``,
+        ``e_steps``, ``lr_d``, ``lr_g``, ``lr_e`` with every ``"auto"`` resolved.
     converged_ : bool
         Whether training stopped on ``tol`` before ``n_iter`` iterations.
     history_ : list of dict
@@ -195,13 +216,15 @@ class GANEMClustering(BaseGANClustering):
     _parameter_constraints: dict = {
         **BaseGANClustering._parameter_constraints,
         "noise_dim": [Interval(numbers.Integral, 1, None, closed="left")],
-        "m_epochs": [Interval(numbers.Real, 0, None, closed="neither")],
-        "min_m_steps": [Interval(numbers.Integral, 1, None, closed="left")],
-        "e_steps": [Interval(numbers.Integral, 1, None, closed="left")],
+        "batch_size": [Interval(numbers.Integral, 2, None, closed="left"), StrOptions({"auto"})],
+        "n_iter": [Interval(numbers.Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "m_epochs": [Interval(numbers.Real, 0, None, closed="neither"), StrOptions({"auto"})],
+        "min_m_steps": [Interval(numbers.Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "e_steps": [Interval(numbers.Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "e_batch_size": [Interval(numbers.Integral, 2, None, closed="left")],
-        "lr_d": [Interval(numbers.Real, 0, None, closed="neither")],
-        "lr_g": [Interval(numbers.Real, 0, None, closed="neither")],
-        "lr_e": [Interval(numbers.Real, 0, None, closed="neither")],
+        "lr_d": [Interval(numbers.Real, 0, None, closed="neither"), StrOptions({"auto"})],
+        "lr_g": [Interval(numbers.Real, 0, None, closed="neither"), StrOptions({"auto"})],
+        "lr_e": [Interval(numbers.Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "lr_decay": [Interval(numbers.Real, 0, 1, closed="right")],
         "optimizer": [StrOptions({"adam", "rmsprop"})],
         "e_classes": [StrOptions({"balanced", "phi"})],
@@ -213,10 +236,10 @@ class GANEMClustering(BaseGANClustering):
     }
 
     def __init__(self, n_clusters=8, *, n_components=32, image_shape=None, architecture="auto",
-                 hidden_dims=(256, 256), conv_channels=(32, 64), noise_dim=62, batch_size=128,
-                 n_iter=22, tol=None, n_iter_no_change=2, m_epochs=3.0, min_m_steps=200,
-                 e_steps=100, e_batch_size=200, lr_d=4e-4, lr_g=4e-4, lr_e=1e-3, lr_decay=0.98,
-                 optimizer="adam",
+                 hidden_dims=(256, 256), conv_channels=(32, 64), noise_dim=62,
+                 batch_size="auto", n_iter="auto", tol=None, n_iter_no_change=2,
+                 m_epochs="auto", min_m_steps="auto", e_steps="auto", e_batch_size=200,
+                 lr_d="auto", lr_g="auto", lr_e="auto", lr_decay=0.98, optimizer="adam",
                  e_classes="balanced", generator_loss="bce", clip_value=None, init="kmeans",
                  semi_supervised=False, label_tol=0.05,
                  warm_start=False, checkpoint_path=None, checkpoint_every=1, device="auto",
@@ -246,13 +269,24 @@ class GANEMClustering(BaseGANClustering):
         self.semi_supervised = semi_supervised
         self.label_tol = label_tol
 
+    def _resolve_schedule(self, kind: str) -> dict:
+        """The schedule parameters, with each ``"auto"`` replaced by the value for ``kind``
+        (``"conv"`` or ``"mlp"``) from :data:`SCHEDULES`."""
+        return {name: (SCHEDULES[kind][name] if getattr(self, name) == "auto"
+                       else getattr(self, name)) for name in SCHEDULES[kind]}
+
+    def _max_iter(self, n_samples):
+        return self.n_iter if self.n_iter != "auto" else self.schedule_["n_iter"]
+
     def _make_engine(self, sample_shape, spec: NetSpec, device):
+        self.schedule_ = sched = self._resolve_schedule(spec.kind)
         config = GANEMConfig(
             n_clusters=self.n_clusters, n_components=self.n_components, spec=spec,
-            noise_dim=self.noise_dim, batch_size=self.batch_size, m_epochs=self.m_epochs,
-            min_m_steps=self.min_m_steps,
-            e_steps=self.e_steps, e_batch_size=self.e_batch_size, lr_d=self.lr_d,
-            lr_g=self.lr_g, lr_e=self.lr_e, lr_decay=self.lr_decay, optimizer=self.optimizer,
+            noise_dim=self.noise_dim, batch_size=sched["batch_size"],
+            m_epochs=sched["m_epochs"], min_m_steps=sched["min_m_steps"],
+            e_steps=sched["e_steps"], e_batch_size=self.e_batch_size, lr_d=sched["lr_d"],
+            lr_g=sched["lr_g"], lr_e=sched["lr_e"], lr_decay=self.lr_decay,
+            optimizer=self.optimizer,
             e_classes=self.e_classes, generator_loss=self.generator_loss,
             clip_value=self.clip_value,
             label_tol=self.label_tol)

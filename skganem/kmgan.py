@@ -195,7 +195,7 @@ class KMGAN(BaseGANClustering):
 
     def __init__(self, n_clusters=8, *, n_components=10, image_shape=None, architecture="mlp",
                  hidden_dims=(256, 256), conv_channels=(32, 64), noise_dim=100, batch_size=64,
-                 n_iter=60, tol=0.01, n_iter_no_change=2, lr=2e-4, clip_value=1.0, d_round=0.0, lambda_reg=0.0,
+                 n_iter=60, tol=None, n_iter_no_change=2, lr=2e-4, clip_value=1.0, d_round=0.0, lambda_reg=0.0,
                  variant="feature", reconstruction_weight=100.0, pretrain_iter=30,
                  adversarial_weight=0.1, refine_iter=100, augmentation=None, temperature="auto",
                  warm_start=False,

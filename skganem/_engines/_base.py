@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._device import resolve_precision
+from .._networks import set_precision as set_network_precision
 from ..exceptions import DivergenceError
 
 #: A cluster holding fewer rows than this share of an even split (``n / n_clusters``) is
@@ -182,13 +184,10 @@ class Engine(ABC):
 
     def set_precision(self, precision: str) -> None:
         """Run the networks' forward passes in ``precision`` ("auto", "bf16" or "fp32")."""
-        from .._device import resolve_precision
-        from .._networks import set_precision
-
         conv = getattr(getattr(self.config, "spec", None), "kind", None) == "conv"
         self.amp_dtype = resolve_precision(precision, self.device, conv=conv)
         for net in self.nets.values():
-            set_precision(net, self.amp_dtype, self.device)
+            set_network_precision(net, self.amp_dtype, self.device)
 
     def compile(self) -> None:
         """Compile every network's forward pass with ``torch.compile`` (in place: the weights,
