@@ -130,9 +130,9 @@ class KMGANEngine(Engine):
         for m, momentum in zip(layers, saved):
             m.momentum = momentum
 
-    def _seed_centers(self, data, rng):
+    def _seed_centers(self, data, rng, refresh_stats=False):
         cfg = self.config
-        if self.augment is not None:
+        if refresh_stats:
             self._refresh_batchnorm_stats(data)  # pretraining saw augmented rows
         n = min(data.n, cfg.init_rows)
         idx = rng.choice(data.n, size=n, replace=False) if n < data.n else None
@@ -167,7 +167,8 @@ class KMGANEngine(Engine):
         if iteration < pretrain:
             step = self._step_pretrain
         elif iteration == pretrain > 0:
-            self._seed_centers(data, rng)  # Algorithm 1's k-means++, on the pretrained D
+            # Algorithm 1's k-means++, on the pretrained D
+            self._seed_centers(data, rng, refresh_stats=self.augment is not None)
         for idx in epoch_batches(data.n, cfg.batch_size, n_batches, data.index_device):
             for name, value in step(data.rows(idx)).items():
                 if name == "labels":
