@@ -203,13 +203,18 @@ class Decoder(MixedPrecision):
             return torch.tanh(out).float()
 
 
+def batchnorm_layers(module: nn.Module) -> list:
+    """The batch-normalisation layers of ``module``."""
+    return [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
 class frozen_batchnorm_stats:
     """Within the block, batch normalisation in ``module`` still normalises with the batch's
     statistics (train mode) but leaves its running statistics unchanged (momentum 0), so that
     eval-mode features keep the statistics of the batches seen outside the block."""
 
     def __init__(self, module: nn.Module):
-        self.layers = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        self.layers = batchnorm_layers(module)
 
     def __enter__(self):
         self.saved = [m.momentum for m in self.layers]

@@ -24,8 +24,8 @@ import torch
 from .. import _losses
 from .._augment import make_augmentation
 from .._device import batch_slices
-from .._networks import (Decoder, Encoder, NetSpec, clip_weights_, frozen_batchnorm_stats,
-                         init_weights)
+from .._networks import (Decoder, Encoder, NetSpec, batchnorm_layers, clip_weights_,
+                         frozen_batchnorm_stats, init_weights)
 from ._base import Engine, LossMeter, epoch_batches, make_adam
 from ._kmeans import kmeans_plus_plus, lloyd, minibatch_kmeans_update_, nearest
 
@@ -115,7 +115,7 @@ class KMGANEngine(Engine):
     def _refresh_batchnorm_stats(self, data, batch_size=256):
         """Recompute D's batch-normalisation running statistics from the real rows as they
         are (a cumulative average over one pass), after phases whose batches were augmented."""
-        layers = [m for m in self.D.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+        layers = batchnorm_layers(self.D)
         if not layers:
             return
         saved = [m.momentum for m in layers]
