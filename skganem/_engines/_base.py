@@ -184,8 +184,8 @@ class Engine(ABC):
 
     def set_precision(self, precision: str) -> None:
         """Run the networks' forward passes in ``precision`` ("auto", "bf16" or "fp32")."""
-        conv = getattr(getattr(self.config, "spec", None), "kind", None) == "conv"
-        self.amp_dtype = resolve_precision(precision, self.device, conv=conv)
+        self.amp_dtype = resolve_precision(precision, self.device,
+                                           conv=self.config.spec.kind == "conv")
         for net in self.nets.values():
             set_network_precision(net, self.amp_dtype, self.device)
 

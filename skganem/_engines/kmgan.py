@@ -182,12 +182,13 @@ class KMGANEngine(Engine):
         loss.backward()
         opt.step()
 
-    def _eval_features(self, x):
-        """D's features in eval mode, without gradient: what seeding, refinement, inference
-        and the training step's labels all use, so that one feature map assigns clusters."""
+    def _eval_features(self, *batches):
+        """D's features of each batch in eval mode, without gradient: what seeding,
+        refinement, inference and the training step's labels all use, so that one feature map
+        assigns clusters."""
         self.D.eval()
         with torch.no_grad():
-            out = self.D(x)
+            out = [self.D(x) for x in batches]
         self.D.train()
         return out
 
@@ -202,7 +203,7 @@ class KMGANEngine(Engine):
         z = self._noise(x.shape[0])
         fake = self.G(z)
         # labels by the nearest current center, on eval-mode features (real-row statistics)
-        e_r, e_f = self._eval_features(x), self._eval_features(fake.detach())
+        e_r, e_f = self._eval_features(x, fake.detach())
         lab_r, lab_f = nearest(e_r, self.centers), nearest(e_f, self.fake_centers)
         c_real, c_gen = self.centers[lab_r], self.centers[lab_f]
         # 1) D: min ||D(x) - C_real|| - ||D(G(z)) - C_gen|| (Eq. 5) [+ lambda (intra - inter)]
