@@ -218,7 +218,7 @@ class AMMClustering(BaseGANClustering):
 
     def _set_method_attributes(self):
         prior = self.engine_.prior
-        self.cluster_means_ = prior.means.detach().cpu().double().numpy()
+        self.cluster_means_ = prior.component_means().detach().cpu().double().numpy()
         self.cluster_variances_ = prior.logvar.detach().exp().cpu().double().numpy()
         self.cluster_weights_ = self.engine_.cluster_prior().double().numpy()
 

@@ -284,3 +284,69 @@ def test_kmgan_adversarial_weight_scales_the_center_step_without_reconstruction(
               adversarial_weight=1.0, refine_iter=0, random_state=0).fit(X)
     # with both weights 0 there is no center step: D only learns from the real-data term
     assert off.engine_.opt_c.state == {} and on.engine_.opt_c.state != {}
+
+
+# -- AMM: the paper's factorization (Table 3), prior (Table 4) and diagnostics -----------
+def test_amm_z_stream_sees_only_x(blobs):
+    """G_z(x) G_y(x, G_z(x)): the code z (``transform``) does not depend on the y stream."""
+    X, _ = blobs
+    est = tiny(AMMClustering, n_clusters=3, random_state=0).fit(X)
+    Z = est.transform(X)
+    with torch.no_grad():
+        for p in est.engine_.enc.y_head.parameters():
+            p.add_(torch.randn_like(p))
+    np.testing.assert_array_equal(est.transform(X), Z)
+
+
+def test_amm_y_stream_reads_the_z_stream(blobs):
+    """The y head takes the z stream's mean: changing the z head changes y."""
+    X, _ = blobs
+    est = tiny(AMMClustering, n_clusters=3, random_state=0).fit(X)
+    P = est.predict_proba(X)
+    with torch.no_grad():
+        est.engine_.enc.z_head.weight.add_(1.0)
+    assert not np.allclose(est.predict_proba(X), P)
+
+
+def test_amm_learned_prior_is_a_network_of_y_with_unit_variance(blobs):
+    """Table 4: z = G_z(y) + ExpN(zeros): means from a network initialised N(0, 0.02), so
+    they start near 0, and unit variances that training does not change."""
+    X, _ = blobs
+    est = tiny(AMMClustering, n_clusters=3, random_state=0, n_components=8, lr=1e-9, n_iter=1).fit(X)
+    means = est.cluster_means_
+    assert means.shape == (3, 8)
+    assert np.linalg.norm(means, axis=1).max() < 0.5  # N(0, I) draws in 8-d: norm ~ 2.8
+    np.testing.assert_array_equal(est.cluster_variances_, np.ones((3, 8)))
+    trained = tiny(AMMClustering, n_clusters=3, random_state=0, n_components=8).fit(X)
+    np.testing.assert_array_equal(trained.cluster_variances_, np.ones((3, 8)))
+    assert not np.allclose(trained.cluster_means_, means, atol=1e-3)  # the means are learned
+    fixed = tiny(AMMClustering, n_clusters=3, random_state=0, n_components=8, prior="fixed").fit(X)
+    assert np.linalg.norm(fixed.cluster_means_, axis=1).min() > 1.0  # fixed N(0, I) draws
+
+
+def test_amm_bayes_scoring_uses_the_prior_means(blobs):
+    """Eq. 19 with unit variances and a uniform p(y): the nearest component mean of z."""
+    X, _ = blobs
+    est = tiny(AMMClustering, n_clusters=3, random_state=0, predict_method="bayes").fit(X)
+    Z = est.transform(X)
+    d2 = ((Z[:, None, :] - est.cluster_means_[None]) ** 2).sum(2)
+    chosen = d2[np.arange(len(X)), est.predict(X)]
+    np.testing.assert_allclose(chosen, d2.min(1), rtol=1e-4, atol=1e-4)  # float32 ties
+
+
+def test_amm_history_holds_the_game_diagnostics(blobs, monkeypatch):
+    X, _ = blobs
+    est = tiny(AMMClustering, n_clusters=3, random_state=0, n_iter=2).fit(X)
+    for rec in est.history_:
+        for key in ("grad_ratio_zx", "z_norm_inferred", "z_norm_prior", "z_own_component",
+                    "sigma_y", "mu_y_spread"):
+            assert math.isfinite(rec[key]) and rec[key] >= 0, key
+        assert 0 <= rec["z_own_component"] <= 1
+    # the diagnostics draw no numbers from training's random stream: without them, the
+    # same fit gives the same clusters
+    from skganem._engines.amm import AMMEngine
+
+    monkeypatch.setattr(AMMEngine, "diagnostics", lambda self, x: {})
+    plain = tiny(AMMClustering, n_clusters=3, random_state=0, n_iter=2).fit(X)
+    assert "grad_ratio_zx" not in plain.history_[0]
+    np.testing.assert_array_equal(plain.labels_, est.labels_)

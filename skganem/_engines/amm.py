@@ -25,6 +25,10 @@ from .._networks import Decoder, Encoder, NetSpec, init_weights, mlp
 from ._base import Engine, LossMeter, draw_indices, epoch_batches, make_adam
 
 
+#: Rows on which :meth:`AMMEngine.diagnostics` is measured after every epoch.
+DIAGNOSTIC_ROWS = 256
+
+
 @dataclass
 class AMMConfig:
     """Hyper-parameters of the AMM engine (see :class:`skganem.AMMClustering`)."""
@@ -44,49 +48,81 @@ class AMMConfig:
 
 
 class _Inference(nn.Module):
-    """G_y(x) and G_z(x, y) on a shared trunk f(x)."""
+    """G_z(x) and G_y(x, G_z(x)) on a shared trunk f(x): the factorization of Table 3.
+
+    The z stream sees only x: ``z = mu_z(f(x)) + sigma_z(f(x)) * eps`` (Eq. 10). The y stream
+    sees x and the z stream: ``h_y = mu_y(f(x), mu_z) + sigma_y * eps``, ``y = softmax(h_y)``
+    (Eq. 8, 9). Table 3 runs two convolutional streams, the y stream adding the z stream's
+    features at every layer; here both heads share one trunk, and the y head reads the z
+    stream's mean, which keeps the factorization at the cost of one trunk.
+    """
 
     def __init__(self, sample_shape, k, latent, spec, dropout, batchnorm):
         super().__init__()
         self.trunk = Encoder(sample_shape, None, spec, batchnorm=batchnorm, dropout=dropout)
         feat = self.trunk.feature_dim
-        self.y_head = nn.Linear(feat, 2 * k)               # mu_y, log sigma_y^2
-        self.z_head = mlp((feat + k, feat, 2 * latent), dropout=dropout)  # mu_z, log sigma_z^2
+        self.z_head = nn.Linear(feat, 2 * latent)                          # mu_z, log sigma_z^2
+        self.y_head = mlp((feat + latent, feat, 2 * k), dropout=dropout)  # mu_y, log sigma_y^2
 
-    def forward(self, x, y=None, noise=True):
-        """Returns (y, mu_y, z, mu_z); ``y`` given (labeled rows) skips G_y."""
+    def forward(self, x, y=None, noise=True, full=False):
+        """Returns (y, mu_y, z, mu_z), and log sigma_y^2 with ``full``.
+
+        ``y`` given (SAMM's labeled rows) replaces G_y's sample (``mu_y`` is then None).
+        """
         f = self.trunk.features(x)
-        mu_y, logvar_y = self.y_head(f).chunk(2, dim=1)
+        mu_z, logvar_z = self.z_head(f).chunk(2, dim=1)
+        z = mu_z + torch.exp(0.5 * logvar_z) * torch.randn_like(mu_z) if noise else mu_z
+        mu_y = logvar_y = None
         if y is None:
+            mu_y, logvar_y = self.y_head(torch.cat([f, mu_z], dim=1)).chunk(2, dim=1)
             h_y = mu_y + torch.exp(0.5 * logvar_y) * torch.randn_like(mu_y) if noise else mu_y
             y = torch.softmax(h_y, dim=1)
-        mu_z, logvar_z = self.z_head(torch.cat([f, y], dim=1)).chunk(2, dim=1)
-        z = mu_z + torch.exp(0.5 * logvar_z) * torch.randn_like(mu_z) if noise else mu_z
-        return y, mu_y, z, mu_z
+        return (y, mu_y, z, mu_z, logvar_y) if full else (y, mu_y, z, mu_z)
 
 
 class _MixturePrior(nn.Module):
-    """p(z|y=k) = N(m_k, diag(s_k^2)); learned by reparameterisation (Eq. 12) or fixed."""
+    """p(z|y=k) = N(m_k, I): the prior G_z(y) of Table 4 (Eq. 12).
 
-    def __init__(self, k, latent, learned):
+    ``learned``: ``m_k = G_z(e_k)`` for a small perceptron ``k -> 64 (BN, Leaky 0.2) -> 64
+    (dropout, BN, Leaky 0.2) -> latent`` initialised like the other networks, so that the
+    component means start near 0; ``sigma = ExpN(zeros)``, a fixed unit variance, as in
+    Table 4. Otherwise the means are fixed draws from N(0, I) (a known prior).
+    """
+
+    def __init__(self, k, latent, learned, dropout=0.2):
         super().__init__()
-        means = torch.randn(k, latent)
-        logvar = torch.zeros(k, latent)
+        self.k = k
+        self.register_buffer("logvar", torch.zeros(k, latent))  # sigma = ExpN(zeros) = 1
         if learned:
-            self.means, self.logvar = nn.Parameter(means), nn.Parameter(logvar)
+            self.net = nn.Sequential(
+                nn.Linear(k, 64), nn.BatchNorm1d(64), nn.LeakyReLU(0.2), nn.Dropout(dropout),
+                nn.Linear(64, 64), nn.BatchNorm1d(64), nn.LeakyReLU(0.2), nn.Linear(64, latent))
+            self.fixed_means = None
         else:
-            self.register_buffer("means", means)
-            self.register_buffer("logvar", logvar)
+            self.net = None
+            self.register_buffer("fixed_means", torch.randn(k, latent))
+
+    def component_means(self):
+        """``(K, latent)``: the mean of every component (the network in eval mode)."""
+        if self.net is None:
+            return self.fixed_means
+        training = self.net.training
+        self.net.eval()
+        means = self.net(torch.eye(self.k, device=self.logvar.device))
+        self.net.train(training)
+        return means
 
     def sample(self, y_idx):
-        mean = self.means[y_idx]
-        return mean + torch.exp(0.5 * self.logvar[y_idx]) * torch.randn_like(mean)
+        if self.net is None:
+            mean = self.fixed_means[y_idx]
+        else:
+            mean = self.net(F.one_hot(y_idx, self.k).float())
+        return mean + torch.randn_like(mean)
 
     def log_joint(self, z, log_prior):
         """``log p(z|y=k) + log p(y=k)`` for every k: the Bayes classifier of Eq. 19."""
-        var = torch.exp(self.logvar)                        # (K, L)
-        diff2 = (z.unsqueeze(1) - self.means.unsqueeze(0)).pow(2) / var.unsqueeze(0)
-        log_n = -0.5 * (diff2 + self.logvar.unsqueeze(0) + math.log(2 * math.pi)).sum(2)
+        diff2 = (z.unsqueeze(1) - self.component_means().unsqueeze(0)).pow(2)
+        log_n = -0.5 * (diff2 + math.log(2 * math.pi)).sum(2)
         return log_n + log_prior.unsqueeze(0)
 
 
@@ -115,11 +151,9 @@ class AMMEngine(Engine):
                               cfg.batchnorm and cfg.spec.kind == "conv")
         self.dec = Decoder(k + latent, self.sample_shape, cfg.spec, batchnorm=cfg.batchnorm)
         self.D = _JointCritic(self.sample_shape, k, latent, cfg.spec, cfg.dropout)
-        for net in (self.enc, self.dec, self.D):
+        self.prior = _MixturePrior(k, latent, cfg.prior == "learned", cfg.dropout)
+        for net in (self.enc, self.dec, self.D, self.prior):
             init_weights(net)  # N(0, 0.02) kernels, zero biases (Sec. 4)
-        # The mixture means are drawn N(0, I) after the N(0, 0.02) init, so that the
-        # components start apart (our choice; the paper does not say).
-        self.prior = _MixturePrior(k, latent, cfg.prior == "learned")
         self.nets = {"enc": self.enc, "dec": self.dec, "D": self.D, "prior": self.prior}
         for net in self.nets.values():
             net.to(self.device)
@@ -138,6 +172,9 @@ class AMMEngine(Engine):
             self.log_prior = torch.log(torch.as_tensor(class_prior, dtype=torch.float32,
                                                        device=self.device))
         self.labeled_idx = None
+        # rows for the per-epoch diagnostics: evenly spaced, no draw from the training stream
+        m = min(data.n, DIAGNOSTIC_ROWS)
+        self.diagnostic_idx = torch.linspace(0, data.n - 1, m).long().to(data.index_device)
         if labels is not None:
             idx = np.flatnonzero(labels >= 0)
             self.labeled_idx = torch.as_tensor(idx, device=data.index_device)
@@ -214,7 +251,41 @@ class AMMEngine(Engine):
             meter.add("loss_d", loss_d)
             meter.add("loss_g", loss_g)
             meter.count("cluster_sizes", games[0][1][1].argmax(1), cfg.n_clusters)
-        return meter.means()
+        return {**meter.means(), **self.diagnostics(data.rows(self.diagnostic_idx))}
+
+    def diagnostics(self, x):
+        """What the game does with rows ``x`` (eval mode; training's random stream untouched).
+
+        - ``grad_ratio_zx``: mean ``||dD/dz||`` over mean ``||dD/dx||`` on inferred triples;
+          near 0 means the critic ignores z, so nothing pushes q(z|x) towards the mixture;
+        - ``z_norm_inferred`` / ``z_norm_prior``: mean norm of inferred ``z ~ q(z|x)`` and of
+          prior ``z ~ p(z|y)``;
+        - ``z_own_component``: share of rows whose mean code ``mu_z(x)`` lies nearest the
+          mean of their own component ``argmax mu_y(x)``;
+        - ``sigma_y`` / ``mu_y_spread``: mean ``sigma_y(x)`` of Eq. 8 against the mean spread
+          (standard deviation over the K logits) of ``mu_y(x)``: a sigma far above the spread
+          makes the relaxed y one-hot by noise rather than by the encoder.
+        """
+        devices = [self.device] if self.device.type == "cuda" else []
+        self.eval()
+        with torch.random.fork_rng(devices=devices):
+            with torch.no_grad():
+                y_q, mu_y, z_q, mu_z, logvar_y = self.enc(x, full=True)
+                y_idx = torch.multinomial(self.log_prior.exp(), x.shape[0], replacement=True)
+                z_p = self.prior.sample(y_idx)
+                nearest = self.prior.log_joint(mu_z, torch.zeros_like(self.log_prior)).argmax(1)
+            with torch.enable_grad():
+                inputs = [t.detach().requires_grad_(True) for t in (x, y_q, z_q)]
+                g_x, _, g_z = torch.autograd.grad(self.D(*inputs).sum(), inputs)
+        g_x = g_x.flatten(1).norm(dim=1).mean()
+        stats = torch.stack([
+            g_z.norm(dim=1).mean() / g_x.clamp_min(1e-12),
+            z_q.norm(dim=1).mean(), z_p.norm(dim=1).mean(),
+            (nearest == mu_y.argmax(1)).float().mean(),
+            torch.exp(0.5 * logvar_y).mean(), mu_y.std(dim=1, correction=0).mean()]).tolist()  # one sync
+        names = ("grad_ratio_zx", "z_norm_inferred", "z_norm_prior", "z_own_component",
+                 "sigma_y", "mu_y_spread")
+        return dict(zip(names, stats))
 
     def _cycle_terms(self, inferred, synthesised, meter, labeled=None):
         """Our extra generator terms (0 with both weights 0: the paper's pure game).
