@@ -71,7 +71,8 @@ def _cmd_speed(args):
     from . import speed
 
     records = speed.run(args.baseline, methods=args.methods, threads=args.threads,
-                        mnist=args.mnist, fit=not args.no_fit, baseline_fit=args.baseline_fit)
+                        mnist=args.mnist, fit=not args.no_fit, baseline_fit=args.baseline_fit,
+                        out=args.out, device=args.device)
     table = speed.markdown(records)
     print(table)
     if args.write_docs:
@@ -119,7 +120,10 @@ def main(argv=None):
     p.add_argument("--mnist", default=None)
     p.set_defaults(func=_cmd_overhead)
     p = sub.add_parser("speed", help="working tree against a baseline commit, side by side")
-    p.add_argument("--baseline", required=True, help="commit (or ref) to compare against")
+    p.add_argument("--baseline", required=True,
+                   help="commit (or ref) to compare against, or a folder with a copy of a tree")
+    p.add_argument("--device", default="cpu", help="device of both trees' fits (cpu, cuda)")
+    p.add_argument("--out", default=str(RESULTS_DIR / "speed.json"))
     p.add_argument("--methods", nargs="+", default=["ganem", "kmgan", "amm"],
                    choices=suite.SKGANEM_METHODS)
     p.add_argument("--threads", type=int, default=2, help="torch threads of each process")

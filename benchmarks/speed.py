@@ -39,20 +39,19 @@ N_UPDATES = 100  # updates per timed phase
 
 def _phases(method, n, defaults):
     """``{phase: (parameters of a short fit, updates in its second iteration)}``."""
-    bs = defaults["batch_size"]
-    epoch = -(-n // bs)
-    if method == "ganem":
+    if method == "ganem":  # its updates are counted, whatever its batch size
         return {"G/D": (dict(min_m_steps=N_UPDATES, m_epochs=1e-9, e_steps=1, n_iter=2),
                         N_UPDATES),
                 "E": (dict(min_m_steps=1, m_epochs=1e-9, e_steps=N_UPDATES, n_iter=2),
                       N_UPDATES)}
+    epoch = -(-n // defaults["batch_size"])
     if method == "kmgan":
         return {"autoencoder": (dict(pretrain_iter=2, n_iter=2), epoch),
                 "game": (dict(pretrain_iter=0, n_iter=2), epoch)}
     return {"game": (dict(n_iter=2), epoch)}
 
 
-def worker(method, threads, mnist, do_fit, out):
+def worker(method, threads, mnist, do_fit, out, device="cpu"):
     """Measure one estimator in this process (the tree is whatever ``skganem`` imports)."""
     import numpy as np
     import torch
@@ -65,16 +64,18 @@ def worker(method, threads, mnist, do_fit, out):
     X, y = load_mnist(mnist, n_samples=10000, random_state=0)
     X = X.reshape(-1, 28, 28).astype(np.float32)
     cls = getattr(skganem, CLASSES[method])
-    base = dict(n_clusters=10, random_state=0, device="cpu")
+    base = dict(n_clusters=10, random_state=0, device=device)
     defaults = cls(**base).get_params()
     if "tol" in defaults:
         base["tol"] = None  # the phase fits run their iterations in full
-    rec = {"method": method, "tree": skganem.__file__, "threads": threads,
+    rec = {"method": method, "tree": skganem.__file__, "threads": threads, "device": device,
+           "gpu": torch.cuda.get_device_name(0) if device.startswith("cuda") else None,
            "torch": torch.__version__, "precision": defaults.get("precision", "fp32"),
            "batches": {}, "rates": {}}
     for phase, (params, updates) in _phases(method, X.shape[0], defaults).items():
         params = {k: v for k, v in params.items() if k in defaults}
         est = cls(**base, **params).fit(X)
+        _sync(device)
         t = time.perf_counter()
         est.predict_proba(X)
         infer = time.perf_counter() - t
@@ -82,7 +83,9 @@ def worker(method, threads, mnist, do_fit, out):
         # GAN-EM's iteration includes its assignment pass w = E(x) over the rows
         spent = it_seconds - (infer if method == "ganem" else 0.0)
         rec["rates"][phase] = round(updates / max(spent, 1e-9), 2)
-        rec["batches"][phase] = defaults["e_batch_size" if phase == "E" else "batch_size"]
+        # the batch size the fit used (GAN-EM's "auto" schedule resolves it in schedule_)
+        used = {**defaults, **getattr(est, "schedule_", {})}
+        rec["batches"][phase] = used["e_batch_size" if phase == "E" else "batch_size"]
         rec["predict_rows_per_s"] = round(X.shape[0] / infer, 0)
     if do_fit:
         t = time.perf_counter()
@@ -93,7 +96,14 @@ def worker(method, threads, mnist, do_fit, out):
     Path(out).write_text(json.dumps(rec))
 
 
-def _run_tree(tree, method, threads, mnist, do_fit):
+def _sync(device):
+    import torch
+
+    if str(device).startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def _run_tree(tree, method, threads, mnist, do_fit, device="cpu"):
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
         out = f.name
     env = {**os.environ, "PYTHONPATH": str(tree), "OMP_NUM_THREADS": str(threads)}
@@ -101,9 +111,10 @@ def _run_tree(tree, method, threads, mnist, do_fit):
     cmd = [sys.executable, "-c",
            "import sys, runpy; sys.path.insert(0, sys.argv[1]);"
            "worker = runpy.run_path(sys.argv[2])['worker'];"
-           "worker(sys.argv[3], int(sys.argv[4]), sys.argv[5], sys.argv[6] == '1', sys.argv[7])",
+           "worker(sys.argv[3], int(sys.argv[4]), sys.argv[5], sys.argv[6] == '1', sys.argv[7],"
+           " sys.argv[8])",
            str(tree), str(Path(__file__).resolve()), method, str(threads), str(mnist),
-           "1" if do_fit else "0", out]
+           "1" if do_fit else "0", out, str(device)]
     subprocess.run(cmd, check=True, env=env, cwd=str(tree))
     rec = json.loads(Path(out).read_text())
     os.unlink(out)
@@ -123,31 +134,49 @@ def _remove(path):
                    capture_output=True)
 
 
+def _short_commit(ref):
+    try:
+        return subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", ref], check=True,
+                              capture_output=True, text=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
 def run(baseline, methods=METHODS, threads=2, mnist=None, fit=True, baseline_fit=False,
-        out=RESULTS):
-    """Measure ``methods`` in the working tree and at ``baseline``; append to ``out``."""
+        out=RESULTS, device="cpu"):
+    """Measure ``methods`` in the working tree and at ``baseline``; append to ``out``.
+
+    ``baseline`` is a commit (checked out with ``git worktree``), or a folder holding a
+    copy of an older tree (its ``skganem/`` package, and a ``COMMIT`` file naming it), for
+    machines without the repository's history.
+    """
     from .suite import mnist_path
 
-    mnist = mnist_path(mnist)
-    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", baseline],
-                            check=True, capture_output=True, text=True).stdout.strip()
-    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                          check=True, capture_output=True, text=True).stdout.strip()
-    base_tree = _checkout(commit)
+    mnist = mnist_path(mnist).resolve()  # the workers run in the trees' folders
+    head = _short_commit("HEAD")
+    given = Path(baseline)
+    if given.is_dir():
+        base_tree, owned = given.resolve(), False
+        label = given / "COMMIT"
+        commit = label.read_text().strip() if label.exists() else given.name
+    else:
+        commit = _short_commit(baseline)
+        base_tree, owned = _checkout(commit), True
     records = []
     try:
         for method in methods:
             for label, tree, do_fit in (("baseline", base_tree, baseline_fit),
                                         ("working tree", ROOT, fit)):
                 print(f"[speed] {method}: {label}", flush=True)
-                rec = _run_tree(tree, method, threads, mnist, do_fit)
+                rec = _run_tree(tree, method, threads, mnist, do_fit, device)
                 rec.update(side=label, commit=commit if label == "baseline" else head + "+",
                            time=time.strftime("%Y-%m-%d %H:%M"))
                 rec.pop("tree", None)
                 records.append(rec)
                 print(json.dumps(rec), flush=True)
     finally:
-        _remove(base_tree)
+        if owned:
+            _remove(base_tree)
     out = Path(out)
     old = json.loads(out.read_text()) if out.exists() else []
     out.write_text(json.dumps(old + records, indent=1))
