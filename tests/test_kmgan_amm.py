@@ -350,3 +350,21 @@ def test_amm_history_holds_the_game_diagnostics(blobs, monkeypatch):
     plain = tiny(AMMClustering, n_clusters=3, random_state=0, n_iter=2).fit(X)
     assert "grad_ratio_zx" not in plain.history_[0]
     np.testing.assert_array_equal(plain.labels_, est.labels_)
+
+
+def test_amm_sigma_y_bound(blobs):
+    """``sigma_y_max`` bounds the noise of Eq. 8; None leaves it unbounded (the paper)."""
+    X, _ = blobs
+    est = tiny(AMMClustering, n_clusters=3, random_state=0, sigma_y_max=0.5).fit(X)
+    x = torch.as_tensor(est.scaler_.transform(X), dtype=torch.float32)
+    enc = est.engine_.enc
+    with torch.no_grad():
+        enc.y_head[-1].bias.add_(100.0)  # push every log-variance far up
+        logvar_y = enc(x, full=True)[4]
+    assert float(torch.exp(0.5 * logvar_y).max()) == pytest.approx(0.5)
+    free = tiny(AMMClustering, n_clusters=3, random_state=0, sigma_y_max=None).fit(X)
+    with torch.no_grad():
+        free.engine_.enc.y_head[-1].bias.add_(100.0)
+        assert float(free.engine_.enc(x, full=True)[4].min()) > 50
+    with pytest.raises(ValueError, match="sigma_y_max"):
+        AMMClustering(sigma_y_max=0).fit(X)

@@ -1,10 +1,11 @@
 """AMM / SAMM training engine (Adversarially Learned Mixture Model), Algorithms 1 and 2.
 
-Inference side q(x, y, z) = q(x) q(y|x) q(z|x, y) (Eq. 6): an encoder trunk f(x), the head
-G_y giving ``h_y = mu_y + sigma_y * eps`` and ``y = softmax(h_y)`` (Eq. 8, 9), and the head
-G_z(f(x), y) giving ``z = mu_z + sigma_z * eps`` (Eq. 10). Synthesis side
-p(x, y, z) = p(y) p(z|y) p(x|y, z) (Eq. 11): a multinomial p(y), a Gaussian mixture p(z|y)
-with learned (Eq. 12) or fixed means and variances, and the decoder G_x(y, z). One joint
+Inference side G_z(x) G_y(x, G_z(x)) (Table 3): an encoder trunk f(x), the head G_z giving
+``z = mu_z + sigma_z * eps`` (Eq. 10) from f(x) alone, and the head G_y giving
+``h_y = mu_y + sigma_y * eps`` and ``y = softmax(h_y)`` (Eq. 8, 9) from f(x) and mu_z.
+Synthesis side p(x, y, z) = p(y) p(z|y) p(x|y, z) (Eq. 11): a multinomial p(y), the mixture
+prior ``z = G_z(y) + ExpN(zeros)`` of Table 4 (learned by Eq. 12, or fixed means), and the
+decoder G_x(y, z). One joint
 discriminator D(x, y, z) plays the game of Eq. 13 with the gradient penalty of Eq. 18.
 SAMM adds the labeled game of Eq. 14 (Algorithm 2).
 """
@@ -45,6 +46,7 @@ class AMMConfig:
     cycle_weight: float = 1.0
     reconstruction_weight: float = 1.0
     init_epochs: float = 1.0
+    sigma_y_max: float | None = 1.0
 
 
 class _Inference(nn.Module):
@@ -57,8 +59,10 @@ class _Inference(nn.Module):
     stream's mean, which keeps the factorization at the cost of one trunk.
     """
 
-    def __init__(self, sample_shape, k, latent, spec, dropout, batchnorm):
+    def __init__(self, sample_shape, k, latent, spec, dropout, batchnorm, sigma_y_max=None):
         super().__init__()
+        # bound of log sigma_y^2 (None: unbounded, as in the paper)
+        self.logvar_y_max = None if sigma_y_max is None else 2.0 * math.log(sigma_y_max)
         self.trunk = Encoder(sample_shape, None, spec, batchnorm=batchnorm, dropout=dropout)
         feat = self.trunk.feature_dim
         self.z_head = nn.Linear(feat, 2 * latent)                          # mu_z, log sigma_z^2
@@ -75,6 +79,8 @@ class _Inference(nn.Module):
         mu_y = logvar_y = None
         if y is None:
             mu_y, logvar_y = self.y_head(torch.cat([f, mu_z], dim=1)).chunk(2, dim=1)
+            if self.logvar_y_max is not None:
+                logvar_y = logvar_y.clamp(max=self.logvar_y_max)
             h_y = mu_y + torch.exp(0.5 * logvar_y) * torch.randn_like(mu_y) if noise else mu_y
             y = torch.softmax(h_y, dim=1)
         return (y, mu_y, z, mu_z, logvar_y) if full else (y, mu_y, z, mu_z)
@@ -148,7 +154,7 @@ class AMMEngine(Engine):
         cfg = self.config
         k, latent = cfg.n_clusters, cfg.n_components
         self.enc = _Inference(self.sample_shape, k, latent, cfg.spec, cfg.dropout,
-                              cfg.batchnorm and cfg.spec.kind == "conv")
+                              cfg.batchnorm and cfg.spec.kind == "conv", cfg.sigma_y_max)
         self.dec = Decoder(k + latent, self.sample_shape, cfg.spec, batchnorm=cfg.batchnorm)
         self.D = _JointCritic(self.sample_shape, k, latent, cfg.spec, cfg.dropout)
         self.prior = _MixturePrior(k, latent, cfg.prior == "learned", cfg.dropout)
@@ -325,11 +331,11 @@ class AMMEngine(Engine):
         return torch.softmax(mu_y, dim=1)
 
     def predict_proba_bayes(self, x):
-        """p(y|z) for z the mean of q(z|x, y): Bayes' rule on the mixture prior (Eq. 19)."""
+        """p(y|z) for z the mean of q(z|x): Bayes' rule on the mixture prior (Eq. 19)."""
         return torch.softmax(self.prior.log_joint(self.transform(x), self.log_prior), dim=1)
 
     def transform(self, x):
-        """Mean of q(z|x, y) with y = softmax(mu_y(x))."""
+        """Mean of q(z|x): the z stream, which sees only x (Table 3)."""
         return self.enc(x, noise=False)[3]
 
     def decode(self, z):
