@@ -40,7 +40,8 @@ class AMMClustering(BaseGANClustering):
     (without it, the labeled game alone did not make cluster k mean class k in our test).
     In our measurements the paper's pure game did not cluster (digits ACC 0.24-0.31 over
     three seeds) and these terms did (docs/methods.md);
-    ``cycle_weight=0, reconstruction_weight=0, lr=2e-4`` gives the paper's Algorithm 1. With
+    ``cycle_weight=0, reconstruction_weight=0, lr=2e-4, sigma_y_max=None`` gives the paper's
+    Algorithm 1 (``sigma_y_max`` below). With
     ``semi_supervised=True`` the labeled game of Eq. 14 is played on the labeled rows as well
     (SAMM, Algorithm 2), and p(y) is set to the labeled class frequencies.
 
