@@ -46,7 +46,7 @@ class AMMConfig:
     cycle_weight: float = 1.0
     reconstruction_weight: float = 1.0
     init_epochs: float = 1.0
-    sigma_y_max: float | None = 1.0
+    sigma_y_max: float | None = None
 
 
 class _Inference(nn.Module):
