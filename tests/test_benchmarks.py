@@ -121,3 +121,16 @@ def test_tables_show_purity_beside_acc():
     cells = [c.strip() for c in head.split("|")]
     assert cells.index("purity") == cells.index("ACC per seed") + 1
     assert "0.850" in row
+
+
+def test_amm_variants_records_both_scorings_and_diagnostics(tmp_path):
+    from benchmarks import amm_variants
+
+    out = tmp_path / "amm.jsonl"
+    amm_variants.main(["--setting", 'short={"n_iter": 1, "conv_channels": [8, 16]}',
+                       "--datasets", "digits", "--seeds", "0", "--out", str(out)])
+    (rec,) = [json.loads(line) for line in out.read_text().splitlines()]
+    assert rec["name"] == "short" and rec["n_iter"] == 1, rec.get("error")
+    assert 0 <= rec["acc"] <= 1 and 0 <= rec["acc_bayes"] <= 1
+    assert sum(rec["sizes"]) == 1797
+    assert {"sigma_y", "mu_y_spread", "grad_ratio_zx"} <= set(rec["history"][0])
