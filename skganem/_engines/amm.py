@@ -68,13 +68,18 @@ class _Inference(nn.Module):
         self.z_head = nn.Linear(feat, 2 * latent)                          # mu_z, log sigma_z^2
         self.y_head = mlp((feat + latent, feat, 2 * k), dropout=dropout)  # mu_y, log sigma_y^2
 
+    def code(self, x):
+        """The z stream: trunk features f(x), ``mu_z`` and ``log sigma_z^2``."""
+        f = self.trunk.features(x)
+        mu_z, logvar_z = self.z_head(f).chunk(2, dim=1)
+        return f, mu_z, logvar_z
+
     def forward(self, x, y=None, noise=True, full=False):
         """Returns (y, mu_y, z, mu_z), and log sigma_y^2 with ``full``.
 
         ``y`` given (SAMM's labeled rows) replaces G_y's sample (``mu_y`` is then None).
         """
-        f = self.trunk.features(x)
-        mu_z, logvar_z = self.z_head(f).chunk(2, dim=1)
+        f, mu_z, logvar_z = self.code(x)
         z = mu_z + torch.exp(0.5 * logvar_z) * torch.randn_like(mu_z) if noise else mu_z
         mu_y = logvar_y = None
         if y is None:
@@ -335,8 +340,8 @@ class AMMEngine(Engine):
         return torch.softmax(self.prior.log_joint(self.transform(x), self.log_prior), dim=1)
 
     def transform(self, x):
-        """Mean of q(z|x): the z stream, which sees only x (Table 3)."""
-        return self.enc(x, noise=False)[3]
+        """Mean of q(z|x): the z stream, which sees only x (Table 3); the y head is not run."""
+        return self.enc.code(x)[1]
 
     def decode(self, z):
         """G_x(y, z) with y the one-hot Bayes cluster of z (Eq. 19)."""
