@@ -243,12 +243,13 @@ def fit_one(dataset, method, seed, device="auto", n_iter=None, mnist=None):
     if method == "amm":  # the other scoring of the same fit (Eq. 19 against the encoder)
         from skganem import clustering_accuracy
 
-        other = "bayes" if final.predict_method == "encoder" else "encoder"
+        used = final.predict_method
+        other = "bayes" if used == "encoder" else "encoder"
         final.set_params(predict_method=other)
         rec[other + "_acc"] = clustering_accuracy(y, est.predict(prep(X)))
         if X_test is not None:
             rec["test_" + other + "_acc"] = clustering_accuracy(y_test, est.predict(prep(X_test)))
-        final.set_params(predict_method="encoder" if other == "bayes" else "bayes")
+        final.set_params(predict_method=used)
     rec.update(fit_seconds=fit_s, predict_rows_per_s=X_pred.shape[0] / predict_s,
                peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                rss_before_fit_mb=rss_before,

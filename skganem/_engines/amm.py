@@ -22,7 +22,7 @@ from torch import nn
 
 from .. import _losses
 from .._device import batch_slices
-from .._networks import Decoder, Encoder, NetSpec, init_weights, mlp
+from .._networks import LEAK, Decoder, Encoder, NetSpec, init_weights, mlp
 from ._base import Engine, LossMeter, draw_indices, epoch_batches, make_adam
 
 
@@ -106,8 +106,8 @@ class _MixturePrior(nn.Module):
         self.register_buffer("logvar", torch.zeros(k, latent))  # sigma = ExpN(zeros) = 1
         if learned:
             self.net = nn.Sequential(
-                nn.Linear(k, 64), nn.BatchNorm1d(64), nn.LeakyReLU(0.2), nn.Dropout(dropout),
-                nn.Linear(64, 64), nn.BatchNorm1d(64), nn.LeakyReLU(0.2), nn.Linear(64, latent))
+                nn.Linear(k, 64), nn.BatchNorm1d(64), nn.LeakyReLU(LEAK), nn.Dropout(dropout),
+                nn.Linear(64, 64), nn.BatchNorm1d(64), nn.LeakyReLU(LEAK), nn.Linear(64, latent))
             self.fixed_means = None
         else:
             self.net = None
