@@ -71,6 +71,8 @@ def dataset_table(records, dataset):
             label = label.replace(" on pixels", "")
         if method in SKGANEM_METHODS:
             extra = "".join(f", {k}={v}" for k, v in rs[0].get("params", {}).items())
+            runs = rs[0].get("n_runs")
+            extra += f", best of {runs} runs" if runs and runs > 1 else ""
             label += f" (n_iter={rs[0]['n_iter']}{extra})"
         cells = [label, ", ".join(str(r["seed"]) for r in rs),
                  _ms([r["acc"] for r in rs]),

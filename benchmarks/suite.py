@@ -234,7 +234,9 @@ def fit_one(dataset, method, seed, device="auto", n_iter=None, mnist=None):
     rec = dict(dataset=dataset, form=form, method=method, seed=seed, n_train=int(X.shape[0]),
                n_test=None if X_test is None else int(X_test.shape[0]), k=k,
                n_iter=getattr(final, "n_iter_", None), params=params, **_scores(y, pred))
+    scores = getattr(final, "restart_scores_", None)
     rec.update(cluster_sizes=np.bincount(pred, minlength=k).tolist(),
+               n_runs=None if scores is None else int(len(scores)),
                image_shape=list(getattr(final, "image_shape_", None) or []) or None,
                convergence_warnings=[str(w.message)[:300] for w in caught
                                      if issubclass(w.category, ConvergenceWarning)])

@@ -23,6 +23,7 @@ import torch
 from sklearn.base import (BaseEstimator, ClassNamePrefixFeaturesOutMixin, ClusterMixin,
                           TransformerMixin, _fit_context)
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import silhouette_score
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
@@ -37,6 +38,10 @@ from .exceptions import IncompatibleVersionError
 
 _PICKLE_FORMAT = 1
 INFERENCE_BATCH_SIZE = 1024
+#: ``n_init="auto"`` restarts tables of at most this many rows.
+AUTO_RESTART_ROWS = 5000
+#: Rows on which restarts are compared (the silhouette costs their count squared).
+RESTART_SCORE_ROWS = 2000
 
 
 def infer_image_shape(X: np.ndarray, max_rows: int = 2000) -> tuple[int, int] | None:
@@ -191,6 +196,7 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
         "n_iter": [Interval(numbers.Integral, 1, None, closed="left")],
         "tol": [Interval(numbers.Real, 0, 1, closed="both"), None],
         "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
+        "n_init": [Interval(numbers.Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "device": [str, torch.device, None],
         "precision": [StrOptions({"auto", "bf16", "fp32"})],
         "compile": ["boolean"],
@@ -206,7 +212,7 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
 
     def __init__(self, n_clusters=8, *, n_components=32, image_shape=None, architecture="auto",
                  hidden_dims=(256, 256), conv_channels=(32, 64), batch_size=64, n_iter=30,
-                 tol=None, n_iter_no_change=2, warm_start=False, checkpoint_path=None, checkpoint_every=1, device="auto",
+                 tol=None, n_iter_no_change=2, n_init="auto", warm_start=False, checkpoint_path=None, checkpoint_every=1, device="auto",
                  precision="auto", compile=False, random_state=None, verbose=0):
         self.n_clusters = n_clusters
         self.n_components = n_components
@@ -218,6 +224,7 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
         self.n_iter = n_iter
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
+        self.n_init = n_init
         self.warm_start = warm_start
         self.checkpoint_path = checkpoint_path
         self.checkpoint_every = checkpoint_every
@@ -399,9 +406,9 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
         if self.checkpoint_path is not None:
             _check_writable(self.checkpoint_path)
         rng = check_random_state(self.random_state)
+        n_init = 1 if warm else self._resolve_n_init(n)
         if warm:
-            engine, start, history = self.engine_, self.n_iter_, list(self.history_)
-            device = engine.device
+            device = self.engine_.device
         else:
             device = resolve_device(self.device)
             self.scaler_ = RangeScaler.fit(X, per_feature=self.image_shape_ is None)
@@ -409,13 +416,60 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
                 raise ValueError(
                     f"X has no variance: all {n} rows are equal, so there is nothing to "
                     f"cluster. {type(self).__name__} needs rows that differ.")
+        best, scores = None, []
+        for restart in range(n_init):
+            run = self._fit_run(X, labels, rng, device, warm, restart, n_init)
+            if n_init > 1:
+                scores.append(self._restart_score(run["data"], run["labels"]))
+                if best is not None and scores[-1] <= scores[best["restart"]]:
+                    continue
+            best = run
+        if not warm:
+            self.restart_scores_ = (np.array([s[1] for s in scores]) if n_init > 1
+                                    else np.array([np.nan]))
+        self._store_fit_state(best["engine"], best["history"])
+        # Final inference pass: labels_ agree with predict(X) on the training data.
+        self.labels_ = best["labels"]
+        self.converged_ = converged = best["converged"]
+        n_iter = best["n_iter"]
+        if self.tol is not None and not converged and best["n_new"] == n_iter:
+            warnings.warn(
+                f"{type(self).__name__} reached n_iter={n_iter} iterations before "
+                f"converging (tol={self.tol}: at most that share of rows changing cluster in "
+                f"{self.n_iter_no_change} iterations in a row; the last changes are in "
+                "history_['label_change']). Increase n_iter, or continue with "
+                "warm_start=True.", ConvergenceWarning, stacklevel=2)
+        self._warn_if_degenerate(self.labels_)
+        return self
+
+    def _resolve_n_init(self, n_samples: int) -> int:
+        """Training runs of this fit: ``n_init``, or for ``"auto"`` 3 on tables (no image
+        shape) of at most ``AUTO_RESTART_ROWS`` rows without a checkpoint, else 1."""
+        if self.n_init != "auto":
+            if self.n_init > 1 and self.checkpoint_path is not None:
+                raise ValueError(
+                    f"checkpoint_path saves one training run, but n_init={self.n_init} "
+                    "asks for several: set n_init=1 to checkpoint.")
+            return self.n_init
+        small_table = self.image_shape_ is None and n_samples <= AUTO_RESTART_ROWS
+        return 3 if small_table and self.checkpoint_path is None else 1
+
+    def _fit_run(self, X, labels, rng, device, warm, restart, n_init) -> dict:
+        """One training run from new networks (or, warm, from the fitted ones)."""
+        n = X.shape[0]
+        if warm:
+            engine, start, history = self.engine_, self.n_iter_, list(self.history_)
+        else:
             spec = self._net_spec(self.image_shape_)
             # perceptrons see flat rows, also when the rows are images
             shape = self.image_shape_ if spec.kind == "conv" else (X.shape[1],)
             engine = self._make_engine(shape, spec, device)
             start, history = 0, []
         data = DataSource(X, self.scaler_, device, engine.sample_shape)
-        callbacks = [ProgressBar(type(self).__name__)] if self.verbose else []
+        callbacks = []
+        if self.verbose:
+            desc = type(self).__name__ + (f" run {restart + 1}/{n_init}" if n_init > 1 else "")
+            callbacks.append(ProgressBar(desc))
         if self.checkpoint_path is not None:
             callbacks.append(_Checkpoint(self, engine, history, rng, n))
         resume = self.__dict__.pop("_resume_state", None) if warm else None
@@ -446,18 +500,22 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
             with torch.inference_mode():
                 engine.finalize(data)
         self._store_fit_state(engine, history)
-        # Final inference pass: labels_ agree with predict(X) on the training data.
-        self.labels_ = self._proba(data).argmax(axis=1)
-        self.converged_ = converged
-        if self.tol is not None and not converged and len(new) == n_iter:
-            warnings.warn(
-                f"{type(self).__name__} reached n_iter={n_iter} iterations before "
-                f"converging (tol={self.tol}: at most that share of rows changing cluster in "
-                f"{self.n_iter_no_change} iterations in a row; the last changes are in "
-                "history_['label_change']). Increase n_iter, or continue with "
-                "warm_start=True.", ConvergenceWarning, stacklevel=2)
-        self._warn_if_degenerate(self.labels_)
-        return self
+        return {"engine": engine, "history": history, "data": data, "restart": restart,
+                "labels": self._proba(data).argmax(axis=1), "converged": converged,
+                "n_iter": n_iter, "n_new": len(new)}
+
+    def _restart_score(self, data, labels) -> tuple[bool, float]:
+        """How a run ranks among restarts: runs without empty or near-empty clusters first,
+        then the silhouette of its clusters on its own embedding (:meth:`transform`), on at
+        most ``RESTART_SCORE_ROWS`` evenly spaced rows."""
+        n = labels.shape[0]
+        rows = np.unique(np.linspace(0, n - 1, min(n, RESTART_SCORE_ROWS)).astype(np.int64))
+        emb = batched_inference(self.engine_.transform, data, INFERENCE_BATCH_SIZE)[rows]
+        sub = labels[rows]
+        sil = -1.0
+        if 2 <= len(np.unique(sub)) < len(sub) and np.all(np.isfinite(emb)):
+            sil = float(silhouette_score(emb.astype(np.float64), sub))
+        return (not degenerate_clusters(labels, self.n_clusters), sil)
 
     def _warn_if_degenerate(self, labels) -> None:
         """``ConvergenceWarning`` naming the empty or near-empty clusters of ``labels_``."""

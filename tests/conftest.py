@@ -5,11 +5,13 @@ from sklearn.datasets import make_blobs
 from skganem import AMMClustering, GANEMClustering, KMGAN
 
 # Tiny settings: every fit in the default test run takes well under a few seconds on 2 cores.
+# One training run per fit (``n_init=1``); the restarts have their own tests.
 TINY = {
     GANEMClustering: dict(hidden_dims=(32,), n_components=4, n_iter=2, min_m_steps=10,
-                          e_steps=10, e_batch_size=32, batch_size=32),
-    KMGAN: dict(hidden_dims=(32,), n_components=4, n_iter=2, batch_size=32, pretrain_iter=1),
-    AMMClustering: dict(hidden_dims=(32,), n_components=4, n_iter=2, batch_size=32),
+                          e_steps=10, e_batch_size=32, batch_size=32, n_init=1),
+    KMGAN: dict(hidden_dims=(32,), n_components=4, n_iter=2, batch_size=32, pretrain_iter=1,
+                n_init=1),
+    AMMClustering: dict(hidden_dims=(32,), n_components=4, n_iter=2, batch_size=32, n_init=1),
 }
 
 

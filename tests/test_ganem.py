@@ -103,3 +103,19 @@ def test_verbose_progress(blobs, capsys):
     tiny(GANEMClustering, n_clusters=3, random_state=0, verbose=0).fit(blobs[0])
     captured = capsys.readouterr()
     assert captured.err == "" and captured.out == ""
+
+
+def test_m_step_floor_is_capped_at_40_passes_on_small_tables():
+    """The default floor of 500 G/D updates asks for at most 40 passes over a small table."""
+    rng = np.random.RandomState(0)
+    X = np.vstack([rng.randn(50, 4), rng.randn(50, 4) + 6])
+    est = GANEMClustering(n_clusters=2, hidden_dims=(16,), n_iter=1, e_steps=2, n_init=1,
+                          random_state=0).fit(X)
+    expected = int(np.ceil(40 * 100 / 64))  # 63, not 500
+    assert est.schedule_["min_m_steps"] == expected
+    steps = {int(s["step"]) for s in est.engine_.opt_d.state.values()}
+    assert steps == {expected}
+    # an explicit floor is kept as given
+    est = GANEMClustering(n_clusters=2, hidden_dims=(16,), n_iter=1, e_steps=2, n_init=1,
+                          min_m_steps=120, random_state=0).fit(X)
+    assert {int(s["step"]) for s in est.engine_.opt_d.state.values()} == {120}

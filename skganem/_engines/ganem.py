@@ -48,8 +48,17 @@ class GANEMConfig:
     max_label_steps: int = 1000
     e_dropout: float = 0.3
     min_m_steps: int = 500
+    min_m_steps_max_passes: float | None = None
     e_input_noise: float = 0.0
     e_classes: str = "balanced"
+
+
+def m_step_floor(min_m_steps: int, max_passes: float | None, n: int, batch_size: int) -> int:
+    """G/D updates an M-step makes at least: ``min_m_steps``, but at most ``max_passes``
+    passes over ``n`` rows (None: no bound)."""
+    if max_passes is None:
+        return min_m_steps
+    return max(1, min(min_m_steps, int(math.ceil(max_passes * n / batch_size))))
 
 
 def _make_optimizer(kind: str, params, lr: float, device) -> torch.optim.Optimizer:
@@ -128,7 +137,8 @@ class GANEMEngine(Engine):
         # M-step, phi: phi_i = N_i / N (Sec. 3.1, App. A.2).
         self.phi = self.W.mean(0)
         # M-step, psi: p epochs of alternating D / G updates.
-        n_batches = max(cfg.min_m_steps, int(math.ceil(cfg.m_epochs * data.n / cfg.batch_size)))
+        n_batches = max(self._m_step_floor(data.n),
+                        int(math.ceil(cfg.m_epochs * data.n / cfg.batch_size)))
         gen_loss = (_losses.ganem_generator_loss_bce if cfg.generator_loss == "bce"
                     else _losses.ganem_generator_loss_kl)
         for idx in epoch_batches(data.n, cfg.batch_size, n_batches, data.index_device):
@@ -177,6 +187,10 @@ class GANEMEngine(Engine):
         out["phi"] = [round(float(v), 4) for v in self.phi]
         out["reseeded"] = self._reseed_small_clusters(data, out["cluster_sizes"])
         return out
+
+    def _m_step_floor(self, n: int) -> int:
+        cfg = self.config
+        return m_step_floor(cfg.min_m_steps, cfg.min_m_steps_max_passes, n, cfg.batch_size)
 
     def _reseed_small_clusters(self, data, sizes):
         """Give each empty or near-empty cluster half of the largest one (ours).

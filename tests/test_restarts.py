@@ -1,0 +1,126 @@
+"""Restarts (``n_init``): several training runs, the best-separated one kept."""
+
+import numpy as np
+import pytest
+
+from skganem import KMGAN, AMMClustering, GANEMClustering
+from skganem._base import BaseGANClustering
+from conftest import ESTIMATOR_CLASSES, tiny
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+_RUN, _SCORE = BaseGANClustering._fit_run, BaseGANClustering._restart_score
+
+
+def _record_runs(monkeypatch, order=None):
+    """Record every run's labels and score; ``order`` replaces the scores (by restart)."""
+    runs = []
+    real_run, real_score = _RUN, _SCORE
+
+    def fit_run(self, *args, **kw):
+        out = real_run(self, *args, **kw)
+        runs.append({"labels": out["labels"].copy()})
+        return out
+
+    def score(self, data, labels):
+        value = real_score(self, data, labels)
+        runs[-1]["score"] = value
+        return value if order is None else (True, float(order[len(runs) - 1]))
+
+    monkeypatch.setattr(BaseGANClustering, "_fit_run", fit_run)
+    monkeypatch.setattr(BaseGANClustering, "_restart_score", score)
+    return runs
+
+
+@pytest.mark.parametrize("cls", ESTIMATOR_CLASSES)
+def test_n_init_keeps_the_run_with_the_best_score(cls, blobs, monkeypatch):
+    X, _ = blobs
+    runs = _record_runs(monkeypatch)
+    est = tiny(cls, n_clusters=3, n_init=3, random_state=0).fit(X)
+    assert len(runs) == 3
+    assert est.restart_scores_.shape == (3,)
+    np.testing.assert_allclose(est.restart_scores_, [r["score"][1] for r in runs])
+    best = max(range(3), key=lambda i: runs[i]["score"])
+    np.testing.assert_array_equal(est.labels_, runs[best]["labels"])
+    np.testing.assert_array_equal(est.predict(X), est.labels_)
+    assert est.n_iter_ == len(est.history_)
+
+
+def test_n_init_selection_follows_the_score(blobs, monkeypatch):
+    X, _ = blobs
+    single = tiny(KMGAN, n_clusters=3, n_init=1, random_state=0).fit(X)
+    # the first run of three is the single run (same random stream)
+    runs = _record_runs(monkeypatch, order=[3.0, 2.0, 1.0])
+    first = tiny(KMGAN, n_clusters=3, n_init=3, random_state=0).fit(X)
+    np.testing.assert_array_equal(first.labels_, single.labels_)
+    np.testing.assert_array_equal(first.labels_, runs[0]["labels"])
+    runs = _record_runs(monkeypatch, order=[1.0, 2.0, 3.0])
+    last = tiny(KMGAN, n_clusters=3, n_init=3, random_state=0).fit(X)
+    np.testing.assert_array_equal(last.labels_, runs[2]["labels"])
+
+
+def test_degenerate_runs_rank_last():
+    from skganem._base import degenerate_clusters
+    est = tiny(KMGAN, n_clusters=3)
+    est.n_clusters = 3
+    labels = np.array([0] * 50 + [1] * 49 + [2])
+    assert degenerate_clusters(labels, 3)
+
+    class _Engine:
+        device = "cpu"
+
+        @staticmethod
+        def transform(x):
+            return x
+
+    from skganem._device import DataSource
+    from skganem._scaling import RangeScaler
+    X = np.random.RandomState(0).rand(100, 2).astype(np.float32)
+    X[labels == 1] += 5
+    data = DataSource(X, RangeScaler.fit(X, per_feature=True), __import__("torch").device("cpu"),
+                      (2,))
+    est.engine_ = _Engine()
+    ok, sil = est._restart_score(data, labels)
+    assert not ok and -1 <= sil <= 1
+    fine = np.array([0] * 34 + [1] * 33 + [2] * 33)
+    assert est._restart_score(data, fine)[0]
+
+
+@pytest.mark.parametrize("cls", ESTIMATOR_CLASSES)
+def test_n_init_auto_restarts_small_tables_only(cls, blobs, images, monkeypatch):
+    X, _ = blobs
+    runs = _record_runs(monkeypatch)
+    est = tiny(cls, n_clusters=3, n_init="auto", random_state=0).fit(X)
+    assert len(runs) == 3 and est.restart_scores_.shape == (3,)
+    runs.clear()
+    Xi, _ = images
+    est = tiny(cls, n_clusters=2, n_init="auto", random_state=0, architecture="auto").fit(Xi)
+    assert len(runs) == 1
+    assert est.restart_scores_.shape == (1,) and np.isnan(est.restart_scores_[0])
+
+
+def test_n_init_and_checkpoint(blobs, tmp_path, monkeypatch):
+    X, _ = blobs
+    with pytest.raises(ValueError, match="n_init=3"):
+        tiny(GANEMClustering, n_clusters=3, n_init=3,
+             checkpoint_path=tmp_path / "ck.joblib").fit(X)
+    runs = _record_runs(monkeypatch)
+    tiny(GANEMClustering, n_clusters=3, n_init="auto",
+         checkpoint_path=tmp_path / "ck.joblib").fit(X)
+    assert len(runs) == 1
+
+
+def test_warm_start_continues_the_kept_run(blobs, monkeypatch):
+    X, _ = blobs
+    est = tiny(AMMClustering, n_clusters=3, n_init=2, random_state=0).fit(X)
+    scores = est.restart_scores_.copy()
+    runs = _record_runs(monkeypatch)
+    est.set_params(warm_start=True, n_iter=1).fit(X)
+    assert len(runs) == 1 and est.n_iter_ == 3
+    np.testing.assert_array_equal(est.restart_scores_, scores)
+
+
+def test_n_init_is_validated(blobs):
+    X, _ = blobs
+    with pytest.raises(ValueError, match="n_init"):
+        tiny(KMGAN, n_clusters=3, n_init=0).fit(X)
