@@ -14,7 +14,7 @@ from skganem._scaling import RangeScaler
 from conftest import ESTIMATOR_CLASSES, tiny
 
 # Small networks, enough GAN-EM iterations for the mixture to settle (about 3 s on 2 cores).
-SMALL_GANEM = dict(hidden_dims=(64, 64), n_iter=6, min_m_steps=100, e_steps=100)
+SMALL_GANEM = dict(hidden_dims=(64, 64), n_iter=6, min_m_steps=100, e_steps=100, n_init=1)
 
 
 @pytest.fixture(scope="module")
