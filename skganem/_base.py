@@ -510,6 +510,7 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
         most ``RESTART_SCORE_ROWS`` evenly spaced rows."""
         n = labels.shape[0]
         rows = np.unique(np.linspace(0, n - 1, min(n, RESTART_SCORE_ROWS)).astype(np.int64))
+        self.engine_.eval()
         emb = batched_inference(self.engine_.transform, data, INFERENCE_BATCH_SIZE)[rows]
         sub = labels[rows]
         sil = -1.0
