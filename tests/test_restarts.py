@@ -66,8 +66,11 @@ def test_degenerate_runs_rank_last():
     labels = np.array([0] * 50 + [1] * 49 + [2])
     assert degenerate_clusters(labels, 3)
 
-    class _Engine:
+    class _Engine:  # the identity embedding
         device = "cpu"
+
+        def eval(self):
+            return self
 
         @staticmethod
         def transform(x):
