@@ -8,7 +8,7 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import BaseGANClustering
-from ._engines.ganem import GANEMConfig, GANEMEngine, m_step_floor
+from ._engines.ganem import GANEMConfig, GANEMEngine
 from ._init import ScaledView, kmeans_pca_labels
 from ._networks import NetSpec
 
@@ -324,11 +324,6 @@ class GANEMClustering(BaseGANClustering):
         return self.semi_supervised
 
     def _init_state_kwargs(self, X, data, labels, rng):
-        cfg = self.schedule_
-        if self.min_m_steps == "auto":  # the floor this data gets
-            kind = "conv" if len(data.sample_shape) == 3 else "mlp"
-            cfg["min_m_steps"] = m_step_floor(SCHEDULES[kind]["min_m_steps"],
-                                              MIN_M_STEPS_MAX_PASSES, data.n, cfg["batch_size"])
         w_init = None
         resuming = self.warm_start and hasattr(self, "engine_")
         if self.init == "kmeans" and not resuming:  # a resumed fit starts from w = E(x)
@@ -339,4 +334,6 @@ class GANEMClustering(BaseGANClustering):
 
     def _set_method_attributes(self):
         self.cluster_weights_ = self.engine_.phi.detach().cpu().double().numpy()
+        # the M-step floor the training rows got (``"auto"`` is bounded by their count)
+        self.schedule_["min_m_steps"] = self.engine_.m_step_floor(self.engine_.W.shape[0])
 

@@ -53,14 +53,6 @@ class GANEMConfig:
     e_classes: str = "balanced"
 
 
-def m_step_floor(min_m_steps: int, max_passes: float | None, n: int, batch_size: int) -> int:
-    """G/D updates an M-step makes at least: ``min_m_steps``, but at most ``max_passes``
-    passes over ``n`` rows (None: no bound)."""
-    if max_passes is None:
-        return min_m_steps
-    return max(1, min(min_m_steps, int(math.ceil(max_passes * n / batch_size))))
-
-
 def _make_optimizer(kind: str, params, lr: float, device) -> torch.optim.Optimizer:
     if kind == "adam":
         return make_adam(params, lr, device)
@@ -137,7 +129,7 @@ class GANEMEngine(Engine):
         # M-step, phi: phi_i = N_i / N (Sec. 3.1, App. A.2).
         self.phi = self.W.mean(0)
         # M-step, psi: p epochs of alternating D / G updates.
-        n_batches = max(self._m_step_floor(data.n),
+        n_batches = max(self.m_step_floor(data.n),
                         int(math.ceil(cfg.m_epochs * data.n / cfg.batch_size)))
         gen_loss = (_losses.ganem_generator_loss_bce if cfg.generator_loss == "bce"
                     else _losses.ganem_generator_loss_kl)
@@ -188,9 +180,14 @@ class GANEMEngine(Engine):
         out["reseeded"] = self._reseed_small_clusters(data, out["cluster_sizes"])
         return out
 
-    def _m_step_floor(self, n: int) -> int:
+    def m_step_floor(self, n: int) -> int:
+        """G/D updates an M-step on ``n`` rows makes at least: ``min_m_steps``, but at most
+        ``min_m_steps_max_passes`` passes over the rows (None: no bound)."""
         cfg = self.config
-        return m_step_floor(cfg.min_m_steps, cfg.min_m_steps_max_passes, n, cfg.batch_size)
+        if cfg.min_m_steps_max_passes is None:
+            return cfg.min_m_steps
+        cap = int(math.ceil(cfg.min_m_steps_max_passes * n / cfg.batch_size))
+        return max(1, min(cfg.min_m_steps, cap))
 
     def _reseed_small_clusters(self, data, sizes):
         """Give each empty or near-empty cluster half of the largest one (ours).
