@@ -124,8 +124,13 @@ class ConvTrunk(nn.Module):
             c_in = c
         layers.append(nn.Flatten())
         self.net = nn.Sequential(*layers)
+        probe = torch.zeros((1,) + tuple(image_shape))
         with torch.no_grad():
-            self.out_dim = int(self.net(torch.zeros((1,) + tuple(image_shape))).shape[1])
+            try:
+                out = self.net(probe)
+            except ValueError:  # maps of 1x1 pixels: batch norm needs two rows in train mode
+                out = self.net(probe.expand((2,) + probe.shape[1:]))
+        self.out_dim = int(out.shape[1])
 
     def forward(self, x):
         return self.net(x)

@@ -47,6 +47,17 @@ def test_a_single_labeled_row_trains_batch_normalised_nets(cls, images):
 
 
 @CLASSES
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_conv_nets_whose_last_maps_are_one_pixel_fit(cls, images):
+    """Three stride-2 convolutions leave 1x1 maps on 8x8 images (as the paper's networks do
+    on the digits): the networks are built and trained without a batch-norm error."""
+    X, _ = images
+    est = tiny(cls, n_clusters=2, conv_channels=(4, 4, 4), random_state=0).fit(X)
+    assert est.image_shape_ == (1, 8, 8)
+    assert est.predict_proba(X).shape == (60, 2)
+
+
+@CLASSES
 @pytest.mark.parametrize("where", ["under-a-file", "a-directory"])
 def test_unwritable_checkpoint_path_is_refused_before_training(cls, blobs, tmp_path, where,
                                                                 monkeypatch):
