@@ -127,7 +127,9 @@ class AMMClustering(BaseGANClustering):
         cluster in ``n_iter_no_change`` epochs in a row (None: run all ``n_iter``); keep the
         best of ``n_init`` training runs by the silhouette on :meth:`transform` (``"auto"``:
         3 on tables of at most 5,000 rows, else 1); bfloat16 for conv nets where the device
-        computes it natively; ``torch.compile``.
+        computes it natively; ``torch.compile`` of every network but the critic (the
+        gradient penalty differentiates the critic's gradients, which a compiled module's
+        backward pass does not allow).
 
     Attributes
     ----------

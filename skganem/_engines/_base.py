@@ -52,6 +52,11 @@ class Engine(ABC):
     device : torch.device
     """
 
+    #: Networks whose input gradients are differentiated again (a gradient penalty). The
+    #: backward pass of a ``torch.compile``-d module cannot be differentiated, so
+    #: :meth:`compile` leaves these networks as they are.
+    double_backward_nets: tuple[str, ...] = ()
+
     def __init__(self, config, sample_shape, device):
         self.config = config
         self.sample_shape = tuple(sample_shape)
@@ -190,9 +195,11 @@ class Engine(ABC):
             set_network_precision(net, self.amp_dtype, self.device)
 
     def compile(self) -> None:
-        """Compile every network's forward pass with ``torch.compile`` (in place: the weights,
-        their names and pickling are unchanged)."""
-        for net in self.nets.values():
+        """Compile the networks' forward passes with ``torch.compile`` (in place: the weights,
+        their names and pickling are unchanged), all but :attr:`double_backward_nets`."""
+        for name, net in self.nets.items():
+            if name in self.double_backward_nets:
+                continue
             if not getattr(net, "_skganem_compiled", False):
                 net.compile()
                 net._skganem_compiled = True

@@ -155,6 +155,8 @@ class _JointCritic(nn.Module):
 class AMMEngine(Engine):
     """Encoder (G_y, G_z), mixture prior (p(y), G_z(y)), decoder G_x and critic D."""
 
+    double_backward_nets = ("D",)  # the gradient penalty of Eq. 18 differentiates D's gradients
+
     def build(self):
         cfg = self.config
         k, latent = cfg.n_clusters, cfg.n_components
