@@ -72,7 +72,8 @@ def _cmd_speed(args):
 
     records = speed.run(args.baseline, methods=args.methods, threads=args.threads,
                         mnist=args.mnist, fit=not args.no_fit, baseline_fit=args.baseline_fit,
-                        out=args.out, device=args.device)
+                        out=args.out, device=args.device, params=json.loads(args.params),
+                        baseline_params=json.loads(args.baseline_params))
     table = speed.markdown(records)
     print(table)
     if args.write_docs:
@@ -127,6 +128,11 @@ def main(argv=None):
     p.add_argument("--methods", nargs="+", default=["ganem", "kmgan", "amm"],
                    choices=suite.SKGANEM_METHODS)
     p.add_argument("--threads", type=int, default=2, help="torch threads of each process")
+    p.add_argument("--params", default="{}",
+                   help='estimator parameters of the working tree\'s side, as JSON '
+                        '(e.g. \'{"precision": "fp32"}\')')
+    p.add_argument("--baseline-params", default="{}",
+                   help="estimator parameters of the baseline's side, as JSON")
     p.add_argument("--no-fit", action="store_true", help="skip the whole default fit")
     p.add_argument("--baseline-fit", action="store_true",
                    help="also time the baseline's whole default fit (may take hours)")

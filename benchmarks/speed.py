@@ -51,8 +51,11 @@ def _phases(method, n, defaults):
     return {"game": (dict(n_iter=2), epoch)}
 
 
-def worker(method, threads, mnist, do_fit, out, device="cpu"):
-    """Measure one estimator in this process (the tree is whatever ``skganem`` imports)."""
+def worker(method, threads, mnist, do_fit, out, device="cpu", params="{}"):
+    """Measure one estimator in this process (the tree is whatever ``skganem`` imports).
+
+    ``params`` (JSON) are estimator parameters set in every fit of this side, for example
+    ``{"precision": "fp32"}`` to time one tree in two settings."""
     import numpy as np
     import torch
 
@@ -64,13 +67,14 @@ def worker(method, threads, mnist, do_fit, out, device="cpu"):
     X, y = load_mnist(mnist, n_samples=10000, random_state=0)
     X = X.reshape(-1, 28, 28).astype(np.float32)
     cls = getattr(skganem, CLASSES[method])
-    base = dict(n_clusters=10, random_state=0, device=device)
+    base = dict(n_clusters=10, random_state=0, device=device, **json.loads(params))
     defaults = cls(**base).get_params()
     if "tol" in defaults:
         base["tol"] = None  # the phase fits run their iterations in full
     rec = {"method": method, "tree": skganem.__file__, "threads": threads, "device": device,
            "gpu": torch.cuda.get_device_name(0) if device.startswith("cuda") else None,
            "torch": torch.__version__, "precision": defaults.get("precision", "fp32"),
+           "params": json.loads(params),
            "batches": {}, "rates": {}}
     for phase, (params, updates) in _phases(method, X.shape[0], defaults).items():
         params = {k: v for k, v in params.items() if k in defaults}
@@ -103,7 +107,7 @@ def _sync(device):
         torch.cuda.synchronize()
 
 
-def _run_tree(tree, method, threads, mnist, do_fit, device="cpu"):
+def _run_tree(tree, method, threads, mnist, do_fit, device="cpu", params=None):
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
         out = f.name
     env = {**os.environ, "PYTHONPATH": str(tree), "OMP_NUM_THREADS": str(threads)}
@@ -112,9 +116,9 @@ def _run_tree(tree, method, threads, mnist, do_fit, device="cpu"):
            "import sys, runpy; sys.path.insert(0, sys.argv[1]);"
            "worker = runpy.run_path(sys.argv[2])['worker'];"
            "worker(sys.argv[3], int(sys.argv[4]), sys.argv[5], sys.argv[6] == '1', sys.argv[7],"
-           " sys.argv[8])",
+           " sys.argv[8], sys.argv[9])",
            str(tree), str(Path(__file__).resolve()), method, str(threads), str(mnist),
-           "1" if do_fit else "0", out, str(device)]
+           "1" if do_fit else "0", out, str(device), json.dumps(params or {})]
     subprocess.run(cmd, check=True, env=env, cwd=str(tree))
     rec = json.loads(Path(out).read_text())
     os.unlink(out)
@@ -143,12 +147,14 @@ def _short_commit(ref):
 
 
 def run(baseline, methods=METHODS, threads=2, mnist=None, fit=True, baseline_fit=False,
-        out=RESULTS, device="cpu"):
+        out=RESULTS, device="cpu", params=None, baseline_params=None):
     """Measure ``methods`` in the working tree and at ``baseline``; append to ``out``.
 
     ``baseline`` is a commit (checked out with ``git worktree``), or a folder holding a
     copy of an older tree (its ``skganem/`` package, and a ``COMMIT`` file naming it), for
-    machines without the repository's history.
+    machines without the repository's history; ``.`` (the working tree itself) with
+    ``params`` and ``baseline_params`` compares two settings of one tree, for example
+    ``{"precision": "fp32"}`` against the default.
     """
     from .suite import mnist_path
 
@@ -158,17 +164,18 @@ def run(baseline, methods=METHODS, threads=2, mnist=None, fit=True, baseline_fit
     if given.is_dir():
         base_tree, owned = given.resolve(), False
         label = given / "COMMIT"
-        commit = label.read_text().strip() if label.exists() else given.name
+        commit = (label.read_text().strip() if label.exists()
+                  else head + "+" if base_tree == ROOT else base_tree.name)
     else:
         commit = _short_commit(baseline)
         base_tree, owned = _checkout(commit), True
     records = []
     try:
         for method in methods:
-            for label, tree, do_fit in (("baseline", base_tree, baseline_fit),
-                                        ("working tree", ROOT, fit)):
-                print(f"[speed] {method}: {label}", flush=True)
-                rec = _run_tree(tree, method, threads, mnist, do_fit, device)
+            for label, tree, do_fit, kw in (("baseline", base_tree, baseline_fit, baseline_params),
+                                            ("working tree", ROOT, fit, params)):
+                print(f"[speed] {method}: {label} {json.dumps(kw or {})}", flush=True)
+                rec = _run_tree(tree, method, threads, mnist, do_fit, device, kw)
                 rec.update(side=label, commit=commit if label == "baseline" else head + "+",
                            time=time.strftime("%Y-%m-%d %H:%M"))
                 rec.pop("tree", None)
