@@ -8,6 +8,8 @@
     python -m benchmarks overhead                 # engine vs bare PyTorch loop, s/iteration
     python -m benchmarks speed --baseline COMMIT  # updates/s, rows/s, fit s against COMMIT
     python -m benchmarks kselect --dataset digits --ks 6 8 10 12 14
+    python -m benchmarks trajectory --method ganem --dataset mnist10k --seeds 0 1 2 \
+        --params '{"n_iter": 60}' --jobs 3   # ACC and silhouette after every iteration
 
 MNIST is read from ``--mnist``, else ``$SKGANEM_MNIST``, else ``../shared/data/mnist_train.npz``
 (an ``.npz`` with ``X``, ``y`` or a folder with the IDX files). The ``gpu`` suite adds the full
@@ -91,6 +93,16 @@ def _cmd_kselect(args):
     print(kselect.markdown(old + records))
 
 
+def _cmd_trajectory(args):
+    from . import trajectory
+
+    params = json.loads(args.params)
+    jobs = [(args.name or args.method, args.method, args.dataset, seed, dict(params))
+            for seed in args.seeds]
+    trajectory.run(jobs, args.out, jobs_at_once=args.jobs, threads=args.threads,
+                   mnist=args.mnist)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -148,6 +160,17 @@ def main(argv=None):
     p.add_argument("--n-iter", type=int, default=None)
     p.add_argument("--mnist", default=None)
     p.set_defaults(func=_cmd_kselect)
+    p = sub.add_parser("trajectory", help="ACC and silhouette after every iteration")
+    p.add_argument("--method", required=True, choices=suite.SKGANEM_METHODS)
+    p.add_argument("--dataset", required=True, choices=list(suite.DATASETS))
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument("--params", default="{}", help="estimator parameters, as JSON")
+    p.add_argument("--name", default=None, help="label of the records (default: the method)")
+    p.add_argument("--jobs", type=int, default=1, help="fits at once")
+    p.add_argument("--threads", type=int, default=1, help="torch threads of each fit")
+    p.add_argument("--out", default=str(RESULTS_DIR / "trajectory.jsonl"))
+    p.add_argument("--mnist", default=None)
+    p.set_defaults(func=_cmd_trajectory)
     args = ap.parse_args(argv)
     args.func(args)
 

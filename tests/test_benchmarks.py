@@ -134,3 +134,21 @@ def test_amm_variants_records_both_scorings_and_diagnostics(tmp_path):
     assert 0 <= rec["acc"] <= 1 and 0 <= rec["acc_bayes"] <= 1
     assert sum(rec["sizes"]) == 1797
     assert {"sigma_y", "mu_y_spread", "grad_ratio_zx"} <= set(rec["history"][0])
+
+
+def test_trajectory_records_every_iteration_of_the_unrecorded_fit(tmp_path):
+    """One line per iteration (0 = the initial assignments) and a final record; the recording
+    draws no random numbers, so the final labels are those of a plain fit."""
+    from benchmarks import trajectory
+    from skganem.metrics import clustering_accuracy
+
+    params = dict(TINY[GANEMClustering], n_iter=2)
+    out = tmp_path / "traj.jsonl"
+    (result,) = trajectory.run([("t", "ganem", "wine", 0, dict(params))], out)
+    assert result["rc"] == 0, result["error"]
+    iters, finals = trajectory.summary(out)
+    assert [r["it"] for r in iters[("t", 0)]] == [0, 1, 2]
+    assert all(0 <= r["acc"] <= 1 and -1 <= r["sil"] <= 1 for r in iters[("t", 0)])
+    X, y, _, _ = suite.load_dataset("wine")
+    plain = GANEMClustering(n_clusters=3, random_state=0, device="cpu", **params).fit(X)
+    assert finals[("t", 0)]["acc"] == round(float(clustering_accuracy(y, plain.labels_)), 4)
