@@ -94,6 +94,17 @@ class AMMClustering(BaseGANClustering):
         perceptron of the one-hot y initialised N(0, 0.02) (so the means start near 0),
         trained by reparameterisation (Eq. 12); ``"fixed"``: means drawn once from N(0, I).
         The variances are 1 in both (Table 4's ``sigma = ExpN(zeros)``).
+    cluster_weights : {"auto", "uniform", "kmeans"} or array-like of shape (n_clusters,), \
+            default="auto"
+        The mixture weights ``p(y)`` the game matches the encoder's ``q(y)`` to; the game
+        pulls the clusters' sizes towards them. ``"uniform"``: the paper's ``p(y)`` (Table 4).
+        ``"kmeans"``: the cluster proportions of k-means on a 50-d PCA of the data, fixed for
+        the fit (ours, for data whose clusters differ in size). ``"auto"``: uniform for images,
+        k-means proportions for flat features (tables), where classes of unequal size are the
+        rule: on breast cancer (classes of 212 and 357 rows) uniform weights held every
+        cluster near half the rows (``docs/amm.md``). An array gives the weights (positive,
+        normalised to sum to 1). In semi-supervised mode the labeled rows' class frequencies
+        set ``p(y)`` instead.
     init : {"random", "kmeans"}, default="random"
         ``"random"``: the game starts from the random networks, as in the paper.
         ``"kmeans"``: before the game, the encoder and decoder are trained for one epoch on
@@ -139,7 +150,8 @@ class AMMClustering(BaseGANClustering):
     cluster_variances_ : ndarray of shape (n_clusters, n_components)
         Diagonal variances of the components (1, as in Table 4).
     cluster_weights_ : ndarray of shape (n_clusters,)
-        p(y): uniform, or the labeled class frequencies in semi-supervised mode.
+        p(y), the weights the game matched: uniform, k-means proportions or the given
+        ``cluster_weights``, or the labeled class frequencies in semi-supervised mode.
     n_iter_, converged_, restart_scores_, history_, image_shape_, scaler_, device_, engine_, n_features_in_
         As in :class:`GANEMClustering`; ``history_`` holds ``loss_d`` and ``loss_g`` (and
         ``loss_cycle``, ``loss_rec`` when those terms are on), ``cluster_sizes``,
@@ -174,14 +186,15 @@ class AMMClustering(BaseGANClustering):
         "predict_method": [StrOptions({"encoder", "bayes"})],
         "semi_supervised": ["boolean"],
         "init": [StrOptions({"random", "kmeans"})],
+        "cluster_weights": [StrOptions({"auto", "uniform", "kmeans"}), "array-like"],
     }
 
     def __init__(self, n_clusters=8, *, n_components=64, image_shape=None, architecture="auto",
                  hidden_dims=(256, 256), conv_channels=(32, 64), batch_size=64, n_iter="auto",
                  tol=None, n_iter_no_change=2, n_init="auto",
                  lr=1e-3, gp_weight=10.0, cycle_weight=1.0, reconstruction_weight=1.0,
-                 dropout=0.2, sigma_y_max=None, prior="learned", init="random",
-                 predict_method="encoder", semi_supervised=False, warm_start=False,
+                 dropout=0.2, sigma_y_max=None, prior="learned", cluster_weights="auto",
+                 init="random", predict_method="encoder", semi_supervised=False, warm_start=False,
                  checkpoint_path=None, checkpoint_every=1, device="auto", precision="auto",
                  compile=False, random_state=None,
                  verbose=0):
@@ -200,6 +213,7 @@ class AMMClustering(BaseGANClustering):
         self.dropout = dropout
         self.sigma_y_max = sigma_y_max
         self.prior = prior
+        self.cluster_weights = cluster_weights
         self.init = init
         self.predict_method = predict_method
         self.semi_supervised = semi_supervised
@@ -222,13 +236,35 @@ class AMMClustering(BaseGANClustering):
     def _uses_labels(self):
         return self.semi_supervised
 
+    def _check_param_values(self):
+        super()._check_param_values()
+        if isinstance(self.cluster_weights, str):
+            return
+        w = np.asarray(self.cluster_weights, dtype=float)
+        if w.shape != (self.n_clusters,) or not np.all(np.isfinite(w)) or np.any(w <= 0):
+            raise ValueError(
+                f"cluster_weights must be 'auto', 'uniform', 'kmeans' or {self.n_clusters} positive "
+                f"weights (one per cluster), got {self.cluster_weights!r}.")
+
     def _init_state_kwargs(self, X, data, labels, rng):
         kwargs = {}
-        resuming = self.warm_start and hasattr(self, "engine_")
-        if self.init == "kmeans" and not resuming:
-            # SAMM: labeled rows start in their given component
-            kwargs["init_labels"] = kmeans_pca_labels(ScaledView(X, self.scaler_),
-                                                      self.n_clusters, rng, given=labels)
+        # a resumed fit keeps its networks and p(y) (``log_prior`` lives in the engine)
+        if not (self.warm_start and hasattr(self, "engine_")):
+            named = self.cluster_weights if isinstance(self.cluster_weights, str) else None
+            if named == "auto":
+                named = "uniform" if self.image_shape_ is not None else "kmeans"
+            if self.init == "kmeans" or named == "kmeans":
+                # SAMM: labeled rows start in their given component
+                start = kmeans_pca_labels(ScaledView(X, self.scaler_), self.n_clusters, rng,
+                                          given=labels)
+                if self.init == "kmeans":
+                    kwargs["init_labels"] = start
+                if named == "kmeans":
+                    counts = np.bincount(start, minlength=self.n_clusters).astype(float)
+                    kwargs["class_prior"] = (counts + 1e-3) / (counts + 1e-3).sum()
+            if named is None:
+                w = np.asarray(self.cluster_weights, dtype=float)
+                kwargs["class_prior"] = w / w.sum()
         if labels is None:
             return kwargs
         counts = np.bincount(labels[labels >= 0], minlength=self.n_clusters).astype(float)

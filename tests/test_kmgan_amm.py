@@ -368,3 +368,44 @@ def test_amm_sigma_y_bound(blobs):
         assert float(free.engine_.enc(x, full=True)[4].min()) > 50
     with pytest.raises(ValueError, match="sigma_y_max"):
         AMMClustering(sigma_y_max=0).fit(X)
+
+
+# -- AMM: the mixture weights p(y) ------------------------------------------------------
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_amm_cluster_weights_set_the_prior_the_game_matches(blobs, images):
+    """Uniform for images and on request (Table 4); k-means proportions for tables (here two
+    blobs of 120 and 30 rows) by default; given weights normalised."""
+    from sklearn.datasets import make_blobs
+
+    X, _ = blobs
+    est = tiny(AMMClustering, n_clusters=3, cluster_weights="uniform", random_state=0).fit(X)
+    np.testing.assert_allclose(est.cluster_weights_, 1 / 3, rtol=1e-6)
+    est = tiny(AMMClustering, n_clusters=2, conv_channels=(4, 8), random_state=0).fit(images[0])
+    np.testing.assert_allclose(est.cluster_weights_, 0.5, rtol=1e-6)
+    est = tiny(AMMClustering, n_clusters=3, cluster_weights=[2, 1, 1], random_state=0).fit(X)
+    np.testing.assert_allclose(est.cluster_weights_, [0.5, 0.25, 0.25], rtol=1e-6)
+    # the game draws the prior's clusters from these weights
+    counts = np.bincount(est.sample(4000, random_state=0)[1], minlength=3)
+    np.testing.assert_allclose(counts / 4000, [0.5, 0.25, 0.25], atol=0.03)
+
+    X2, _ = make_blobs(n_samples=[120, 30], centers=[[-6, 0], [6, 0]], random_state=0)
+    for weights in ("kmeans", "auto"):
+        est = tiny(AMMClustering, n_clusters=2, cluster_weights=weights, random_state=0).fit(X2)
+        np.testing.assert_allclose(sorted(est.cluster_weights_), [0.2, 0.8], atol=1e-4)
+
+
+@pytest.mark.parametrize("weights", [[1, 1], [1, 0, 1], [1, -1, 1], [1, np.nan, 1]])
+def test_amm_bad_cluster_weights_are_refused_before_training(blobs, weights, monkeypatch):
+    from skganem import _base
+
+    monkeypatch.setattr(_base, "fit_loop", lambda *a, **k: pytest.fail("training started"))
+    with pytest.raises(ValueError, match="cluster_weights"):
+        tiny(AMMClustering, n_clusters=3, cluster_weights=weights).fit(blobs[0])
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_amm_warm_start_keeps_the_cluster_weights(blobs):
+    est = tiny(AMMClustering, n_clusters=3, cluster_weights="kmeans", random_state=0).fit(blobs[0])
+    before = est.cluster_weights_.copy()
+    est.set_params(warm_start=True, n_iter=1).fit(blobs[0])
+    np.testing.assert_array_equal(est.cluster_weights_, before)
