@@ -37,6 +37,7 @@ def worker(name, method, dataset, seed, params, out, mnist):
     from sklearn.metrics import silhouette_score
 
     import skganem
+    from skganem._base import RESTART_SCORE_ROWS
     from skganem._engines import amm, ganem, kmgan
     from skganem._engines._base import Engine
     from skganem.metrics import cluster_purity, clustering_accuracy
@@ -48,7 +49,7 @@ def worker(name, method, dataset, seed, params, out, mnist):
            "amm": skganem.AMMClustering}[method]
     k = int(len(np.unique(y)))
     est = cls(**{"n_clusters": k, "random_state": seed, "device": "auto", "n_init": 1, **params})
-    rows = np.unique(np.linspace(0, len(y) - 1, 2000).astype(np.int64))
+    rows = np.unique(np.linspace(0, len(y) - 1, RESTART_SCORE_ROWS).astype(np.int64))
     t0 = time.perf_counter()
     step = [0]
 

@@ -511,7 +511,7 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
         n = labels.shape[0]
         rows = np.unique(np.linspace(0, n - 1, min(n, RESTART_SCORE_ROWS)).astype(np.int64))
         self.engine_.eval()
-        emb = batched_inference(self.engine_.transform, data, INFERENCE_BATCH_SIZE)[rows]
+        emb = batched_inference(self.engine_.transform, data, INFERENCE_BATCH_SIZE, rows=rows)
         sub = labels[rows]
         sil = -1.0
         if 2 <= len(np.unique(sub)) < len(sub) and np.all(np.isfinite(emb)):

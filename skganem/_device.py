@@ -147,16 +147,19 @@ def batched_inference(
     fn: Callable[[torch.Tensor], torch.Tensor],
     data: "DataSource",
     batch_size: int,
+    rows: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Apply ``fn`` to ``data`` batch by batch without autograd and stack the results.
+    """Apply ``fn`` to ``data`` batch by batch without autograd and stack the results;
+    ``rows`` (an index array) restricts it to those rows, in their order.
 
     The caller puts its networks in eval mode, so the result does not depend on
     ``batch_size`` or on the order of the rows.
     """
+    n = data.n if rows is None else len(rows)
     outs = []
     with torch.inference_mode():
-        for sl in batch_slices(data.n, batch_size):
-            outs.append(fn(data.rows(sl)).float().cpu().numpy())
+        for sl in batch_slices(n, batch_size):
+            outs.append(fn(data.rows(sl if rows is None else rows[sl])).float().cpu().numpy())
     if not outs:
         raise ValueError("No rows to process.")
     return np.concatenate(outs, axis=0)

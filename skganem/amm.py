@@ -260,16 +260,19 @@ class AMMClustering(BaseGANClustering):
                 if self.init == "kmeans":
                     kwargs["init_labels"] = start
                 if named == "kmeans":
-                    counts = np.bincount(start, minlength=self.n_clusters).astype(float)
-                    kwargs["class_prior"] = (counts + 1e-3) / (counts + 1e-3).sum()
+                    kwargs["class_prior"] = self._proportions(start)
             if named is None:
                 w = np.asarray(self.cluster_weights, dtype=float)
                 kwargs["class_prior"] = w / w.sum()
         if labels is None:
             return kwargs
-        counts = np.bincount(labels[labels >= 0], minlength=self.n_clusters).astype(float)
-        prior = (counts + 1e-3) / (counts + 1e-3).sum()  # p(y) from labeled frequencies
-        return {**kwargs, "labels": labels, "class_prior": prior}
+        # p(y) from labeled frequencies
+        return {**kwargs, "labels": labels, "class_prior": self._proportions(labels[labels >= 0])}
+
+    def _proportions(self, labels):
+        """Share of ``labels`` in each cluster, every cluster kept above zero."""
+        counts = np.bincount(labels, minlength=self.n_clusters).astype(float) + 1e-3
+        return counts / counts.sum()
 
     def _proba_fn(self):
         if self.predict_method == "bayes":
