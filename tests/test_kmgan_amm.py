@@ -394,6 +394,21 @@ def test_amm_cluster_weights_set_the_prior_the_game_matches(blobs, images):
         np.testing.assert_allclose(sorted(est.cluster_weights_), [0.2, 0.8], atol=1e-4)
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_amm_auto_weights_stay_uniform_when_table_clusters_are_near_equal():
+    """On a table whose k-means clusters differ in size by chance only (45 / 50 / 55 rows,
+    chi-square p = 0.6), ``"auto"`` keeps the paper's uniform p(y); ``"kmeans"`` still takes
+    the proportions."""
+    from sklearn.datasets import make_blobs
+
+    X, _ = make_blobs(n_samples=[45, 50, 55], centers=[[-8, 0], [0, 8], [8, 0]],
+                      random_state=0)
+    est = tiny(AMMClustering, n_clusters=3, random_state=0).fit(X)
+    np.testing.assert_allclose(est.cluster_weights_, 1 / 3, rtol=1e-6)
+    est = tiny(AMMClustering, n_clusters=3, cluster_weights="kmeans", random_state=0).fit(X)
+    np.testing.assert_allclose(sorted(est.cluster_weights_), [0.3, 1 / 3, 11 / 30], atol=1e-4)
+
+
 @pytest.mark.parametrize("weights", [[1, 1], [1, 0, 1], [1, -1, 1], [1, np.nan, 1]])
 def test_amm_bad_cluster_weights_are_refused_before_training(blobs, weights, monkeypatch):
     from skganem import _base
