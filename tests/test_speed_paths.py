@@ -204,3 +204,55 @@ def test_amm_compiled_fit_runs_its_gradient_penalty(blobs, monkeypatch):
         torch._dynamo.reset()
     assert est.engine_.double_backward_nets == ("D",)
     assert np.isfinite(est.history_[-1]["loss_d"])
+
+
+# -- dropout with a cheaper CPU mask ----------------------------------------------------
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("p", [0.2, 0.5])
+def test_fast_dropout_keeps_1_minus_p_and_the_expectation(p, dtype):
+    from skganem._networks import Dropout
+
+    torch.manual_seed(0)
+    drop = Dropout(p).train()
+    x = torch.ones(200_001, dtype=dtype)  # not a multiple of 4: the last 64-bit draw is cut
+    out = drop(x)
+    assert out.dtype == dtype and out.shape == x.shape
+    kept = out != 0
+    assert kept.float().mean().item() == pytest.approx(1 - p, abs=0.005)
+    assert out.float().mean().item() == pytest.approx(1.0, abs=0.01)
+    # the 16-bit slices of one 64-bit draw are independent: keep rates per slice agree
+    per_slice = kept[:200_000].view(-1, 4).float().mean(0)
+    np.testing.assert_allclose(per_slice.numpy(), 1 - p, atol=0.01)
+    # gradients flow through kept elements only, scaled like the output
+    x32 = torch.ones(1000, requires_grad=True)
+    y = drop(x32)
+    y.sum().backward()
+    torch.testing.assert_close(x32.grad, y.detach())
+
+
+def test_fast_dropout_is_seeded_and_off_in_eval():
+    from skganem._networks import Dropout
+
+    drop = Dropout(0.2)
+    x = torch.randn(3, 8, 5, 5)
+    torch.manual_seed(1)
+    a = drop(x)
+    torch.manual_seed(1)
+    torch.testing.assert_close(drop(x), a)
+    assert not torch.equal(drop(x), a)
+    torch.testing.assert_close(drop.eval()(x), x)
+    assert torch.equal(Dropout(0.0).train()(x), x)
+
+
+def test_amm_networks_use_the_fast_dropout_and_ganem_torchs(images):
+    from skganem import AMMClustering, GANEMClustering
+    from skganem._networks import Dropout
+
+    amm = tiny(AMMClustering, n_clusters=2, conv_channels=(4, 8), random_state=0).fit(images[0])
+    drops = [m for net in amm.engine_.nets.values() for m in net.modules()
+             if isinstance(m, torch.nn.Dropout)]
+    assert drops and all(isinstance(m, Dropout) for m in drops)
+    gan = tiny(GANEMClustering, n_clusters=2, conv_channels=(4, 8), random_state=0).fit(images[0])
+    drops = [m for net in gan.engine_.nets.values() for m in net.modules()
+             if isinstance(m, torch.nn.Dropout)]
+    assert drops and not any(isinstance(m, Dropout) for m in drops)

@@ -22,7 +22,7 @@ from torch import nn
 
 from .. import _losses
 from .._device import batch_slices
-from .._networks import LEAK, Decoder, Encoder, NetSpec, init_weights, mlp
+from .._networks import LEAK, Decoder, Encoder, NetSpec, dropout_layer, init_weights, mlp
 from ._base import Engine, LossMeter, draw_indices, epoch_batches, make_adam
 
 
@@ -63,10 +63,12 @@ class _Inference(nn.Module):
         super().__init__()
         # bound of log sigma_y^2 (None: unbounded, as in the paper)
         self.logvar_y_max = None if sigma_y_max is None else 2.0 * math.log(sigma_y_max)
-        self.trunk = Encoder(sample_shape, None, spec, batchnorm=batchnorm, dropout=dropout)
+        self.trunk = Encoder(sample_shape, None, spec, batchnorm=batchnorm, dropout=dropout,
+                             fast_dropout=True)
         feat = self.trunk.feature_dim
         self.z_head = nn.Linear(feat, 2 * latent)                          # mu_z, log sigma_z^2
-        self.y_head = mlp((feat + latent, feat, 2 * k), dropout=dropout)  # mu_y, log sigma_y^2
+        self.y_head = mlp((feat + latent, feat, 2 * k), dropout=dropout,  # mu_y, log sigma_y^2
+                          fast_dropout=True)
 
     def code(self, x):
         """The z stream: trunk features f(x), ``mu_z`` and ``log sigma_z^2``."""
@@ -106,7 +108,7 @@ class _MixturePrior(nn.Module):
         self.register_buffer("logvar", torch.zeros(k, latent))  # sigma = ExpN(zeros) = 1
         if learned:
             self.net = nn.Sequential(
-                nn.Linear(k, 64), nn.BatchNorm1d(64), nn.LeakyReLU(LEAK), nn.Dropout(dropout),
+                nn.Linear(k, 64), nn.BatchNorm1d(64), nn.LeakyReLU(LEAK), dropout_layer(dropout, fast=True),
                 nn.Linear(64, 64), nn.BatchNorm1d(64), nn.LeakyReLU(LEAK), nn.Linear(64, latent))
             self.fixed_means = None
         else:
@@ -142,10 +144,13 @@ class _JointCritic(nn.Module):
 
     def __init__(self, sample_shape, k, latent, spec, dropout):
         super().__init__()
-        self.x_net = Encoder(sample_shape, None, spec, batchnorm=False, dropout=dropout)
-        self.y_net = mlp((k, 64, 64), dropout=dropout, last_activation=True)
-        self.z_net = mlp((latent, 64, 64), dropout=dropout, last_activation=True)
-        self.joint = mlp((self.x_net.feature_dim + 128, 256, 256, 1), dropout=dropout)
+        self.x_net = Encoder(sample_shape, None, spec, batchnorm=False, dropout=dropout,
+                             fast_dropout=True)
+        self.y_net = mlp((k, 64, 64), dropout=dropout, last_activation=True, fast_dropout=True)
+        self.z_net = mlp((latent, 64, 64), dropout=dropout, last_activation=True,
+                         fast_dropout=True)
+        self.joint = mlp((self.x_net.feature_dim + 128, 256, 256, 1), dropout=dropout,
+                         fast_dropout=True)
 
     def forward(self, x, y, z):
         h = torch.cat([self.x_net.features(x), self.y_net(y), self.z_net(z)], dim=1)
