@@ -13,6 +13,7 @@ from sklearn.utils.validation import check_array, check_is_fitted
 
 from ._base import INFERENCE_BATCH_SIZE, BaseGANClustering
 from ._device import batch_slices
+from ._engines._amm_paper import MIN_SIZE as PAPER_MIN_SIZE
 from ._engines.amm import AMMConfig, AMMEngine
 from ._init import ScaledView, kmeans_pca_labels
 from ._networks import NetSpec
@@ -59,8 +60,11 @@ class AMMClustering(BaseGANClustering):
     image_shape : tuple of int, default=None
         ``(height, width)`` or ``(channels, height, width)``; selects conv nets.
     architecture : {"auto", "mlp", "conv", "paper"}, default="auto"
-        ``"paper"``: wider conv nets standing in for the paper's MNIST Tables 3-6 (which
-        use two-stream 2x2/3x3/4x4 convolutions we do not reproduce layer by layer).
+        ``"paper"``: the paper's MNIST networks layer by layer (Tables 3, 5, 6: two
+        interleaved conv streams in the encoder and the decoder, 2x2/3x3/4x4 kernels without
+        padding, 32-128 channels, ``dropout`` on each layer's input), for images of at least
+        16x16 pixels; ``hidden_dims`` and ``conv_channels`` are then unused. About 3x the
+        computation of the default conv nets, meant for GPUs (``docs/amm.md``).
     hidden_dims : tuple of int, default=(256, 256)
     conv_channels : tuple of int, default=(32, 64)
     batch_size : int, default=64
@@ -237,8 +241,22 @@ class AMMClustering(BaseGANClustering):
             batch_size=self.batch_size, lr=self.lr, gp_weight=self.gp_weight,
             dropout=self.dropout, sigma_y_max=self.sigma_y_max, prior=self.prior,
             cycle_weight=self.cycle_weight,
-            reconstruction_weight=self.reconstruction_weight)
+            reconstruction_weight=self.reconstruction_weight,
+            paper_nets=self.architecture == "paper")
         return AMMEngine(config, sample_shape, device)
+
+    def _net_spec(self, image_shape):
+        if self.architecture != "paper":
+            return super()._net_spec(image_shape)
+        if image_shape is None or min(image_shape[1:]) < PAPER_MIN_SIZE:
+            got = ("flat features" if image_shape is None
+                   else f"images of {image_shape[1]}x{image_shape[2]} pixels")
+            raise ValueError(
+                "architecture='paper' builds the paper's MNIST networks (Tables 3-6), which "
+                f"need images of at least {PAPER_MIN_SIZE}x{PAPER_MIN_SIZE} pixels, got {got}: "
+                "use architecture='conv' (or 'mlp' for tables).")
+        # conv nets for precision and batch normalisation; the widths are the tables'
+        return NetSpec("conv", (), ())
 
     def _uses_labels(self):
         return self.semi_supervised

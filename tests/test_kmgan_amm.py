@@ -1,10 +1,12 @@
 """Method-specific tests of KM-GAN and AMM: losses on hand-computed tensors, SAMM, decoding."""
 
 import math
+import warnings
 
 import numpy as np
 import pytest
 import torch
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score
 
 from conftest import RECOVERY, TINY, tiny
@@ -424,3 +426,88 @@ def test_amm_warm_start_keeps_the_cluster_weights(blobs):
     before = est.cluster_weights_.copy()
     est.set_params(warm_start=True, n_iter=1).fit(blobs[0])
     np.testing.assert_array_equal(est.cluster_weights_, before)
+
+
+# -- AMM: the paper's MNIST networks (Tables 3, 5, 6) -------------------------------------
+def _mnist_like(n=40, size=(28, 28), seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.rand(n, *size).astype(np.float32) * 0.2
+    X[: n // 2, : size[0] // 2] += 0.8
+    X[n // 2:, size[0] // 2:] += 0.8
+    return X
+
+
+def test_amm_paper_networks_follow_tables_3_5_6():
+    """On 28x28 images: maps of 27, 13, 6, 4 and 1 pixels in both encoder streams (and the
+    critic's x stream), channels 32/32/64/64/128, a decoder that mirrors them back to 28x28."""
+    from skganem._engines._amm_paper import PaperCritic, PaperDecoder, PaperInference
+
+    est = AMMClustering(n_clusters=3, architecture="paper", n_iter=1, batch_size=16,
+                        random_state=0)
+    with warnings.catch_warnings():  # one epoch of 3 updates may end degenerate
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(_mnist_like())
+    enc, dec, D = est.engine_.enc.streams, est.engine_.dec, est.engine_.D
+    assert isinstance(enc, PaperInference) and isinstance(dec, PaperDecoder)
+    assert isinstance(D, PaperCritic)
+    sizes = []
+    hooks = [c.register_forward_hook(lambda m, i, o: sizes.append((o.shape[1], o.shape[2])))
+             for c in enc.z_convs]
+    with torch.no_grad():
+        est.engine_.eval()
+        enc.code(torch.zeros(2, 1, 28, 28))
+    for h in hooks:
+        h.remove()
+    assert sizes == [(32, 27), (32, 13), (64, 6), (64, 4), (128, 1)]
+    assert [c.kernel_size for c in enc.y_convs] == [(2, 2), (3, 3), (3, 3), (3, 3), (4, 4)]
+    assert [c.stride for c in D.x_net.convs] == [(1, 1), (2, 2), (2, 2), (1, 1), (1, 1)]
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in D.modules())  # Table 6
+    assert est.inverse_transform(est.transform(_mnist_like()[:3])).shape == (3, 784)
+    assert est.transform(_mnist_like()[:3]).shape == (3, 64)
+
+
+def test_amm_paper_z_stream_sees_only_x_and_feeds_the_y_stream():
+    """Table 3's factorization in the two-stream nets: the y stream's weights do not move
+    ``transform`` (z), and the z stream's weights move the clusters (y)."""
+    X = _mnist_like()
+    est = AMMClustering(n_clusters=2, architecture="paper", n_iter=1, batch_size=16,
+                        random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X)
+    streams = est.engine_.enc.streams
+    Z, P = est.transform(X), est.predict_proba(X)
+    with torch.no_grad():
+        for p in [*streams.y_convs.parameters(), *streams.y_out.parameters()]:
+            p.add_(torch.randn_like(p))
+    np.testing.assert_array_equal(est.transform(X), Z)
+    est2 = AMMClustering(n_clusters=2, architecture="paper", n_iter=1, batch_size=16,
+                         random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est2.fit(X)
+    with torch.no_grad():
+        est2.engine_.enc.streams.z_convs[2].weight.add_(0.5)
+    assert not np.allclose(est2.predict_proba(X), P)
+
+
+@pytest.mark.parametrize("size", [(16, 16), (20, 25)])
+def test_amm_paper_networks_fit_other_image_sizes(size):
+    X = _mnist_like(size=size)
+    est = AMMClustering(n_clusters=2, architecture="paper", n_iter=1, batch_size=16,
+                        random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X)
+    assert est.inverse_transform(est.transform(X[:2])).shape == (2, size[0] * size[1])
+    assert est.sample(3)[0].shape == (3, size[0] * size[1])
+
+
+@pytest.mark.parametrize("X", [np.random.RandomState(0).rand(30, 8, 8),
+                               np.random.RandomState(0).rand(30, 5)])
+def test_amm_paper_networks_refuse_small_images_and_tables_before_training(X, monkeypatch):
+    from skganem import _base
+
+    monkeypatch.setattr(_base, "fit_loop", lambda *a, **k: pytest.fail("training started"))
+    with pytest.raises(ValueError, match="architecture='paper'.*16x16"):
+        AMMClustering(n_clusters=2, architecture="paper").fit(X)

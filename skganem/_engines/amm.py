@@ -23,6 +23,7 @@ from torch import nn
 from .. import _losses
 from .._device import batch_slices
 from .._networks import LEAK, Decoder, Encoder, NetSpec, dropout_layer, init_weights, mlp
+from ._amm_paper import PaperCritic, PaperDecoder, PaperInference
 from ._base import Engine, LossMeter, draw_indices, epoch_batches, make_adam
 
 
@@ -47,22 +48,29 @@ class AMMConfig:
     reconstruction_weight: float = 1.0
     init_epochs: float = 1.0
     sigma_y_max: float | None = None
+    paper_nets: bool = False
 
 
 class _Inference(nn.Module):
-    """G_z(x) and G_y(x, G_z(x)) on a shared trunk f(x): the factorization of Table 3.
+    """G_z(x) and G_y(x, G_z(x)): the factorization of Table 3.
 
-    The z stream sees only x: ``z = mu_z(f(x)) + sigma_z(f(x)) * eps`` (Eq. 10). The y stream
-    sees x and the z stream: ``h_y = mu_y(f(x), mu_z) + sigma_y * eps``, ``y = softmax(h_y)``
-    (Eq. 8, 9). Table 3 runs two convolutional streams, the y stream adding the z stream's
-    features at every layer; here both heads share one trunk, and the y head reads the z
-    stream's mean, which keeps the factorization at the cost of one trunk.
+    The z stream sees only x: ``z = mu_z(x) + sigma_z(x) * eps`` (Eq. 10). The y stream
+    sees x and the z stream: ``h_y = mu_y(x, z stream) + sigma_y * eps``, ``y = softmax(h_y)``
+    (Eq. 8, 9). With ``paper_nets`` the streams are Table 3's two interleaved conv nets
+    (:class:`~skganem._engines._amm_paper.PaperInference`). Otherwise both heads share one
+    trunk f(x) (the library's conv nets or perceptrons): ``mu_z`` comes from f(x) and the y
+    head reads f(x) and ``mu_z``, which keeps the factorization at the cost of one trunk.
     """
 
-    def __init__(self, sample_shape, k, latent, spec, dropout, batchnorm, sigma_y_max=None):
+    def __init__(self, sample_shape, k, latent, spec, dropout, batchnorm, sigma_y_max=None,
+                 paper_nets=False):
         super().__init__()
         # bound of log sigma_y^2 (None: unbounded, as in the paper)
         self.logvar_y_max = None if sigma_y_max is None else 2.0 * math.log(sigma_y_max)
+        if paper_nets:
+            self.streams = PaperInference(sample_shape, k, latent, dropout)
+            return
+        self.streams = None
         self.trunk = Encoder(sample_shape, None, spec, batchnorm=batchnorm, dropout=dropout,
                              fast_dropout=True)
         feat = self.trunk.feature_dim
@@ -71,21 +79,29 @@ class _Inference(nn.Module):
                           fast_dropout=True)
 
     def code(self, x):
-        """The z stream: trunk features f(x), ``mu_z`` and ``log sigma_z^2``."""
+        """The z stream: what the y stream reads of it, ``mu_z`` and ``log sigma_z^2``."""
+        if self.streams is not None:
+            return self.streams.code(x)
         f = self.trunk.features(x)
         mu_z, logvar_z = self.z_head(f).chunk(2, dim=1)
         return f, mu_z, logvar_z
+
+    def _y_logits(self, x, state, mu_z):
+        """``mu_y`` and ``log sigma_y^2`` from x and the z stream's ``state`` and mean."""
+        if self.streams is not None:
+            return self.streams.y_logits(x, state)
+        return self.y_head(torch.cat([state, mu_z], dim=1)).chunk(2, dim=1)
 
     def forward(self, x, y=None, noise=True, full=False):
         """Returns (y, mu_y, z, mu_z), and log sigma_y^2 with ``full``.
 
         ``y`` given (SAMM's labeled rows) replaces G_y's sample (``mu_y`` is then None).
         """
-        f, mu_z, logvar_z = self.code(x)
+        state, mu_z, logvar_z = self.code(x)
         z = mu_z + torch.exp(0.5 * logvar_z) * torch.randn_like(mu_z) if noise else mu_z
         mu_y = logvar_y = None
         if y is None:
-            mu_y, logvar_y = self.y_head(torch.cat([f, mu_z], dim=1)).chunk(2, dim=1)
+            mu_y, logvar_y = self._y_logits(x, state, mu_z)
             if self.logvar_y_max is not None:
                 logvar_y = logvar_y.clamp(max=self.logvar_y_max)
             h_y = mu_y + torch.exp(0.5 * logvar_y) * torch.randn_like(mu_y) if noise else mu_y
@@ -166,9 +182,14 @@ class AMMEngine(Engine):
         cfg = self.config
         k, latent = cfg.n_clusters, cfg.n_components
         self.enc = _Inference(self.sample_shape, k, latent, cfg.spec, cfg.dropout,
-                              cfg.batchnorm and cfg.spec.kind == "conv", cfg.sigma_y_max)
-        self.dec = Decoder(k + latent, self.sample_shape, cfg.spec, batchnorm=cfg.batchnorm)
-        self.D = _JointCritic(self.sample_shape, k, latent, cfg.spec, cfg.dropout)
+                              cfg.batchnorm and cfg.spec.kind == "conv", cfg.sigma_y_max,
+                              cfg.paper_nets)
+        if cfg.paper_nets:  # Tables 5 and 6
+            self.dec = PaperDecoder(k, latent, self.sample_shape, cfg.dropout)
+            self.D = PaperCritic(self.sample_shape, k, latent, cfg.dropout)
+        else:
+            self.dec = Decoder(k + latent, self.sample_shape, cfg.spec, batchnorm=cfg.batchnorm)
+            self.D = _JointCritic(self.sample_shape, k, latent, cfg.spec, cfg.dropout)
         self.prior = _MixturePrior(k, latent, cfg.prior == "learned", cfg.dropout)
         for net in (self.enc, self.dec, self.D, self.prior):
             init_weights(net)  # N(0, 0.02) kernels, zero biases (Sec. 4)
