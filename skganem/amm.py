@@ -73,7 +73,7 @@ class AMMClustering(BaseGANClustering):
         Maximum number of training epochs. ``"auto"``: as many epochs as make about
         ``4,000`` updates (``ceil(4000 / ceil(n_samples / batch_size))``, between 10 and
         300), so that the length of a fit does not grow with the data: 138 epochs on digits
-        (1,797 rows, 29 updates per epoch), 26 on 10,000 MNIST images (about 20 s per epoch
+        (1,797 rows, 29 updates per epoch), 26 on 10,000 MNIST images (about 21-23 s per epoch
         on 2 CPU cores). Measured on the digits images (one fit per seed, 300 epochs at
         most, ``tol=0.01``): seed 0 reached ACC 0.841 after 60 epochs and stopped on ``tol``
         after 158 at 0.837; seed 1 climbed slowly, 0.715 after 138 epochs and 0.787 after 300
