@@ -124,7 +124,8 @@ class _MixturePrior(nn.Module):
         self.register_buffer("logvar", torch.zeros(k, latent))  # sigma = ExpN(zeros) = 1
         if learned:
             self.net = nn.Sequential(
-                nn.Linear(k, 64), nn.BatchNorm1d(64), nn.LeakyReLU(LEAK), dropout_layer(dropout, fast=True),
+                nn.Linear(k, 64), nn.BatchNorm1d(64), nn.LeakyReLU(LEAK),
+                dropout_layer(dropout, fast=True),
                 nn.Linear(64, 64), nn.BatchNorm1d(64), nn.LeakyReLU(LEAK), nn.Linear(64, latent))
             self.fixed_means = None
         else:
