@@ -177,7 +177,8 @@ def test_amm_auto_epochs_follow_an_update_budget(blobs):
     assert est.n_iter == "auto"
     assert est._max_iter(1797) == 138      # digits: 29 updates per epoch
     assert est._max_iter(10000) == 26      # MNIST-10k: 157 updates per epoch
-    assert est._max_iter(100) == 300       # capped
+    assert est._max_iter(569) == 445       # breast cancer: 9 updates per epoch
+    assert est._max_iter(178) == 600       # wine: 3 updates per epoch, capped
     assert est._max_iter(10 ** 7) == 10    # floored
     assert AMMClustering(n_iter=7)._max_iter(10 ** 7) == 7
     X, _ = blobs
