@@ -241,6 +241,30 @@ def test_kmgan_labels_seeding_and_inference_use_eval_mode_features(blobs, monkey
     assert len(modes) > 10 and not any(modes)
 
 
+def test_kmgan_game_step_reuses_the_real_features_for_the_reconstruction(blobs, monkeypatch):
+    """A game step passes batches through D with gradient five times: real and generated
+    in D's step, generated in G's step, real and generated in the joint step; the
+    autoencoder term decodes the features already computed instead of a sixth and seventh
+    pass over the real batch."""
+    import skganem._engines.kmgan as km
+
+    calls = []
+    real_forward = km._SigmoidFeatures.forward
+
+    def forward(self, x):
+        if torch.is_grad_enabled():
+            calls.append(x.shape[0])
+        return real_forward(self, x)
+
+    X, _ = blobs
+    est = tiny(KMGAN, n_clusters=3, n_iter=1, pretrain_iter=0, batch_size=32, random_state=0)
+    monkeypatch.setattr(km._SigmoidFeatures, "forward", forward)
+    est.fit(X)
+    n_steps = math.ceil(len(X) / 32)
+    assert len(calls) == 5 * n_steps
+    assert est.history_[0]["loss_rec"] > 0
+
+
 def test_kmgan_batchnorm_running_stats_come_from_real_rows(blobs):
     """With a learning rate of ~0 the weights stay put, so the running mean of D's first
     batch-normalisation layer should be the mean of its input over the real rows; generated

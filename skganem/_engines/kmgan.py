@@ -211,7 +211,7 @@ class KMGANEngine(Engine):
         loss_d = _losses.kmgan_discriminator_loss(f_r, c_real, f_f, c_gen,
                                                   fake_weight=cfg.adversarial_weight)
         if cfg.reconstruction_weight:  # ours: keeps D's features informative (DCN-style)
-            loss_d = loss_d + cfg.reconstruction_weight * self._reconstruction(x)
+            loss_d = loss_d + cfg.reconstruction_weight * self._reconstruction(x, f_r)
         if cfg.lambda_reg:
             intra, inter = _losses.kmgan_intra_inter(f_r, f_f)
             loss_d = loss_d + cfg.lambda_reg * (intra - inter)
@@ -232,7 +232,7 @@ class KMGANEngine(Engine):
                   "loss_center": loss_c.detach(), "labels": lab_r}
         loss_joint = cfg.adversarial_weight * loss_c
         if cfg.reconstruction_weight:
-            loss_r = self._reconstruction(x)
+            loss_r = self._reconstruction(x, f_r)
             losses["loss_rec"] = loss_r.detach()
             loss_joint = loss_joint + cfg.reconstruction_weight * loss_r
         if cfg.adversarial_weight or cfg.reconstruction_weight:  # both 0: no joint step
@@ -245,9 +245,14 @@ class KMGANEngine(Engine):
             minibatch_kmeans_update_(self.fake_centers, self.fake_counts, e_f, lab_f)
         return losses
 
-    def _reconstruction(self, x):
-        """``mean (G(R(D(x))) - x)^2``: D encodes, G decodes through the linear map R."""
-        return _losses.reconstruction_loss(x, self.G(self.R(self.D(x))))
+    def _reconstruction(self, x, features=None):
+        """``mean (G(R(D(x))) - x)^2``: D encodes, G decodes through the linear map R.
+
+        ``features`` are D(x) when the step has already computed them (train mode, with
+        gradient), so that D's pass over the real batch is not repeated."""
+        if features is None:
+            features = self.D(x)
+        return _losses.reconstruction_loss(x, self.G(self.R(features)))
 
     def _step_pretrain(self, x):
         """One autoencoder step of D, R and G (the first ``pretrain_iter`` epochs).
