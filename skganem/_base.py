@@ -354,10 +354,14 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
             raise ValueError("semi_supervised=True but y has no labeled row (all -1).")
         return y
 
+    def _auto_architecture(self, image_shape) -> str:
+        """The network kind ``architecture="auto"`` selects: conv nets for images."""
+        return "conv" if image_shape is not None else "mlp"
+
     def _net_spec(self, image_shape) -> NetSpec:
         arch = self.architecture
         if arch == "auto":
-            arch = "conv" if image_shape is not None else "mlp"
+            arch = self._auto_architecture(image_shape)
         if arch in ("conv", "paper") and image_shape is None:
             raise ValueError(
                 f"architecture={self.architecture!r} needs images: set image_shape or pass "

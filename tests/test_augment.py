@@ -101,3 +101,28 @@ def test_kmgan_augmentation_with_conv_nets_and_perceptrons(images):
                    conv_channels=(4, 8), random_state=0).fit(X)
         assert est.predict_proba(X).shape == (X.shape[0], 2)
         np.testing.assert_allclose(est.predict_proba(X).sum(1), 1.0, rtol=1e-5)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_kmgan_auto_networks_follow_the_image_size(images):
+    """``architecture="auto"``: conv nets with affine-augmented pretraining for images of at
+    least 16x16 pixels (also passed as flat rows), perceptrons without augmentation for the
+    8x8 images and for tables."""
+    X8, _ = images
+    X16 = np.kron(X8, np.ones((2, 2)))  # the same images at 16x16
+    cases = [(X16, "conv", "affine", (1, 16, 16)),
+             (X16.reshape(len(X16), -1), "conv", "affine", (1, 16, 16)),
+             (X8, "mlp", None, (1, 8, 8)),
+             (X8[:, :3, :].reshape(len(X8), -1), "mlp", None, None)]  # 24 columns: a table
+    for X, kind, augmentation, shape in cases:
+        est = tiny(KMGAN, n_clusters=2, conv_channels=(4, 8), random_state=0).fit(X)
+        assert est.engine_.config.spec.kind == kind
+        assert est.augmentation_ == augmentation
+        assert est.image_shape_ == shape
+        assert (est.engine_.augment is not None) == (augmentation is not None)
+    # explicit choices are kept
+    est = tiny(KMGAN, n_clusters=2, architecture="mlp", random_state=0).fit(X16)
+    assert est.engine_.config.spec.kind == "mlp" and est.augmentation_ is None
+    est = tiny(KMGAN, n_clusters=2, augmentation=None, conv_channels=(4, 8),
+               random_state=0).fit(X16)
+    assert est.engine_.config.spec.kind == "conv" and est.augmentation_ is None
