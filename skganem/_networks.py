@@ -266,6 +266,29 @@ class frozen_batchnorm_stats:
         return False
 
 
+class frozen_params:
+    """Within the block, the parameters of ``module`` do not require gradients.
+
+    A generator's loss passes through the discriminator; built inside this block, its
+    backward pass computes the gradients of the discriminator's inputs but not those of its
+    weights, which the generator's step would discard (about half the work of each of the
+    discriminator's layers in that pass). Parameters frozen before the block stay frozen.
+    """
+
+    def __init__(self, module: nn.Module):
+        self.params = [p for p in module.parameters() if p.requires_grad]
+
+    def __enter__(self):
+        for p in self.params:
+            p.requires_grad_(False)
+        return self
+
+    def __exit__(self, *exc):
+        for p in self.params:
+            p.requires_grad_(True)
+        return False
+
+
 def clip_weights_(module: nn.Module, bound: float | None) -> None:
     """Clamp every parameter of ``module`` to ``[-bound, bound]`` (WGAN-style clipping)."""
     if bound is None:

@@ -22,7 +22,8 @@ from torch import nn
 
 from .. import _losses
 from .._device import batch_slices
-from .._networks import LEAK, Decoder, Encoder, NetSpec, dropout_layer, init_weights, mlp
+from .._networks import (LEAK, Decoder, Encoder, NetSpec, dropout_layer, frozen_params,
+                         init_weights, mlp)
 from ._amm_paper import PaperCritic, PaperDecoder, PaperInference
 from ._base import Engine, LossMeter, draw_indices, epoch_batches, make_adam
 
@@ -281,8 +282,9 @@ class AMMEngine(Engine):
             self.opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
             self.opt_d.step()
-            loss_g = w * sum(_losses.amm_generator_loss(self.D(*q), self.D(*p))
-                             for _, q, p in games)
+            with frozen_params(self.D):  # the generators' step needs no gradient of D's weights
+                loss_g = w * sum(_losses.amm_generator_loss(self.D(*q), self.D(*p))
+                                 for _, q, p in games)
             labeled = (games[1][1][0], y_obs) if len(games) > 1 else None
             loss_g = loss_g + self._cycle_terms(*games[0][1:], meter, labeled)
             self.opt_g.zero_grad(set_to_none=True)

@@ -19,7 +19,8 @@ import torch.nn.functional as F
 
 from .. import _losses
 from .._device import batch_slices
-from .._networks import Decoder, Encoder, NetSpec, clip_weights_, init_weights
+from .._networks import (Decoder, Encoder, NetSpec, clip_weights_, frozen_params,
+                         init_weights)
 from ._base import Engine, LossMeter, draw_indices, epoch_batches, make_adam, near_empty
 from ._kmeans import kmeans_plus_plus, nearest
 
@@ -144,7 +145,8 @@ class GANEMEngine(Engine):
             loss_d.backward()
             self.opt_d.step()
             # G step: minimise Eq. 1 (or the BCE form) so that D_c calls G(z, c) real.
-            loss_g = gen_loss(self.D(fake), c)
+            with frozen_params(self.D):  # G's step needs no gradient of D's weights
+                loss_g = gen_loss(self.D(fake), c)
             self.opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
             self.opt_g.step()

@@ -25,7 +25,7 @@ from .. import _losses
 from .._augment import make_augmentation
 from .._device import batch_slices
 from .._networks import (Decoder, Encoder, NetSpec, batchnorm_layers, clip_weights_,
-                         frozen_batchnorm_stats, init_weights)
+                         frozen_batchnorm_stats, frozen_params, init_weights)
 from ._base import Engine, LossMeter, epoch_batches, make_adam
 from ._kmeans import kmeans_plus_plus, lloyd, minibatch_kmeans_update_, nearest
 
@@ -218,10 +218,12 @@ class KMGANEngine(Engine):
         self._adam(self.opt_d, loss_d)
         clip_weights_(self.D, cfg.clip_value)
         # 2) G: min ||D(G(z)) - C_gen|| (Eq. 6) [+ lambda inter]
-        f_f = self._d_fake(fake)
-        loss_g = _losses.kmgan_generator_loss(f_f, c_gen)
-        if cfg.lambda_reg:
-            loss_g = loss_g + cfg.lambda_reg * _losses.kmgan_intra_inter(self.D(x).detach(), f_f)[1]
+        with frozen_params(self.D):  # G's step needs no gradient of D's weights
+            f_f = self._d_fake(fake)
+            loss_g = _losses.kmgan_generator_loss(f_f, c_gen)
+            if cfg.lambda_reg:
+                loss_g = loss_g + cfg.lambda_reg * _losses.kmgan_intra_inter(
+                    self.D(x).detach(), f_f)[1]
         if cfg.adversarial_weight:  # (Adam is scale-free: the weight only switches it off)
             self._adam(self.opt_g, loss_g)
         # 3) D and G together: min L_center (Eq. 4), floored at d_round.
