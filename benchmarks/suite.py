@@ -108,24 +108,6 @@ def load_dataset(name, mnist=None):
     return X[train], y[train], X[test], y[test]
 
 
-def default_n_iter(method, dataset):
-    """The iterations each skganem estimator gets: its default, except GAN-EM on digits images
-    (12). AMM's default ``n_iter="auto"`` (about 4,000 updates: 26 epochs on MNIST-10k, 10
-    on MNIST-60k) keeps its fits within minutes. The data sets of the ``forms`` suite get
-    every default."""
-    if DATASETS.get(dataset) != "images":
-        return None
-    if method == "ganem" and dataset == "digits":
-        return 12
-    return None
-
-
-def benchmark_params(method, dataset):
-    """Constructor parameters the suite sets besides ``n_iter``: none, every estimator runs
-    its defaults (KMGAN's give 28x28 images conv nets with affine-augmented pretraining)."""
-    return {}
-
-
 def make_estimator(method, k, seed, device="auto", n_iter=None):
     """The estimator of ``method``; skganem estimators take images, baselines flat rows."""
     from sklearn.cluster import KMeans
@@ -199,9 +181,7 @@ def fit_one(dataset, method, seed, device="auto", n_iter=None, mnist=None):
 
     X, y, X_test, y_test = load_dataset(dataset, mnist)
     k = len(np.unique(y))
-    n_iter = n_iter if n_iter is not None else default_n_iter(method, dataset)
-    params = benchmark_params(method, dataset)
-    est = make_estimator(method, k, seed, device, n_iter).set_params(**params)
+    est = make_estimator(method, k, seed, device, n_iter)  # the estimators' defaults
     form = DATASETS[dataset]
     images = method in SKGANEM_METHODS and form == "images"
     prep = (lambda a: a) if images else (lambda a: a.reshape(a.shape[0], -1))
@@ -228,7 +208,7 @@ def fit_one(dataset, method, seed, device="auto", n_iter=None, mnist=None):
         pred = est.predict(prep(X))
     rec = dict(dataset=dataset, form=form, method=method, seed=seed, n_train=int(X.shape[0]),
                n_test=None if X_test is None else int(X_test.shape[0]), k=k,
-               n_iter=getattr(final, "n_iter_", None), params=params, **_scores(y, pred))
+               n_iter=getattr(final, "n_iter_", None), params={}, **_scores(y, pred))
     scores = getattr(final, "restart_scores_", None)
     rec.update(cluster_sizes=np.bincount(pred, minlength=k).tolist(),
                n_runs=None if scores is None else int(len(scores)),
