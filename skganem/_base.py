@@ -258,6 +258,8 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
     def _check_param_values(self):
         for name in ("hidden_dims", "conv_channels"):
             value = getattr(self, name)
+            if isinstance(value, str):  # "auto", where the constraints allow it
+                continue
             if not all(isinstance(v, numbers.Integral) and v > 0 for v in value):
                 raise ValueError(f"{name} must be a sequence of positive integers, got {value!r}.")
         if self.image_shape is not None:
@@ -358,6 +360,10 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
         """The network kind ``architecture="auto"`` selects: conv nets for images."""
         return "conv" if image_shape is not None else "mlp"
 
+    def _resolve_hidden_dims(self, kind: str) -> tuple:
+        """The hidden widths of the networks of ``kind`` (``"mlp"`` or ``"conv"``)."""
+        return tuple(self.hidden_dims)
+
     def _net_spec(self, image_shape) -> NetSpec:
         arch = self.architecture
         if arch == "auto":
@@ -367,7 +373,7 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
                 f"architecture={self.architecture!r} needs images: set image_shape or pass "
                 "X as an (n, height, width) or (n, channels, height, width) array.")
         spec = self._paper_spec if arch == "paper" else NetSpec(
-            arch, tuple(self.hidden_dims), tuple(self.conv_channels))
+            arch, self._resolve_hidden_dims(arch), tuple(self.conv_channels))
         if spec.kind == "conv":
             need = 2 ** len(spec.conv_channels)
             if min(image_shape[1:]) < need:

@@ -19,6 +19,11 @@ from ._networks import NetSpec
 #: against 0.53), while conv nets did better on 28x28 MNIST (``docs/kmgan.md``).
 CONV_MIN_SIDE = 16
 
+#: ``hidden_dims="auto"`` by network kind: wider perceptrons clustered the digits and the
+#: standardized tables better (``docs/kmgan.md``); the conv nets keep the widths their MNIST
+#: figures were measured with.
+HIDDEN_DIMS = {"mlp": (500, 500), "conv": (256, 256)}
+
 
 class KMGAN(BaseGANClustering):
     """Clustering with KM-GAN: k-means in a GAN discriminator's feature space.
@@ -62,8 +67,15 @@ class KMGAN(BaseGANClustering):
         ``"mlp"``: perceptrons on the flattened rows, also for images. ``"conv"``: conv nets
         for any image. ``"paper"``: DCGAN-style conv nets as in the paper's MNIST runs (conv
         64-128-256 and FC 1024 in D; FC 128x7x7, deconv 64, deconv C in G). Slow on a CPU.
-    hidden_dims : tuple of int, default=(256, 256)
+    hidden_dims : "auto" or tuple of int, default="auto"
         Hidden widths of the perceptrons (conv nets: the FC layers after the convolutions).
+        ``"auto"``: ``(500, 500)`` for perceptrons, ``(256, 256)`` for conv nets
+        (:data:`HIDDEN_DIMS`). On the 8x8 digits the wider perceptrons gave mean ACC 0.831
+        over seeds 0-9 (lowest 0.800) against 0.798 (lowest 0.717) with ``(256, 256)``, at
+        about twice the time; on standardized tables (best of 3 runs, seeds 0-2) digits
+        0.822 / 0.802 / 0.809 against 0.806 / 0.707 / 0.768, breast cancer 0.916 / 0.942 /
+        0.902 against 0.924 / 0.868 / 0.923, wine 0.938 / 0.955 / 0.983 against 0.944 /
+        0.978 / 0.972 (``docs/kmgan.md``).
     conv_channels : tuple of int, default=(32, 64)
         Channels of the convolutional layers.
     noise_dim : int, default=100
@@ -207,10 +219,11 @@ class KMGAN(BaseGANClustering):
         "adversarial_weight": [Interval(numbers.Real, 0, None, closed="left")],
         "refine_iter": [Interval(numbers.Integral, 0, None, closed="left")],
         "augmentation": [StrOptions({"auto", *AUGMENTATIONS}), None],
+        "hidden_dims": [tuple, list, StrOptions({"auto"})],
     }
 
     def __init__(self, n_clusters=8, *, n_components=10, image_shape=None, architecture="auto",
-                 hidden_dims=(256, 256), conv_channels=(32, 64), noise_dim=100, batch_size=64,
+                 hidden_dims="auto", conv_channels=(32, 64), noise_dim=100, batch_size=64,
                  n_iter=60, tol=None, n_iter_no_change=2, n_init="auto", lr=2e-4, clip_value=1.0, d_round=0.0, lambda_reg=0.0,
                  variant="feature", reconstruction_weight=100.0, pretrain_iter=30,
                  adversarial_weight=0.1, refine_iter=100, augmentation="auto", temperature="auto",
@@ -238,6 +251,11 @@ class KMGAN(BaseGANClustering):
         self.refine_iter = refine_iter
         self.augmentation = augmentation
         self.temperature = temperature
+
+    def _resolve_hidden_dims(self, kind: str) -> tuple:
+        if isinstance(self.hidden_dims, str):  # "auto"
+            return HIDDEN_DIMS[kind]
+        return tuple(self.hidden_dims)
 
     def _auto_architecture(self, image_shape) -> str:
         if image_shape is not None and min(image_shape[1:]) >= CONV_MIN_SIDE:

@@ -126,3 +126,22 @@ def test_kmgan_auto_networks_follow_the_image_size(images):
     est = tiny(KMGAN, n_clusters=2, augmentation=None, conv_channels=(4, 8),
                random_state=0).fit(X16)
     assert est.engine_.config.spec.kind == "conv" and est.augmentation_ is None
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_kmgan_auto_hidden_dims_by_network_kind(images):
+    """``hidden_dims="auto"`` (KMGAN's default): (500, 500) for perceptrons, (256, 256) for
+    conv nets; the other estimators take widths only."""
+    from skganem import GANEMClustering
+    from skganem.kmgan import HIDDEN_DIMS
+
+    assert HIDDEN_DIMS == {"mlp": (500, 500), "conv": (256, 256)}
+    X8, _ = images
+    X16 = np.kron(X8, np.ones((2, 2)))
+    kw = dict(n_clusters=2, n_iter=2, pretrain_iter=1, n_init=1, random_state=0)
+    assert KMGAN(**kw).fit(X8).engine_.config.spec.hidden_dims == (500, 500)
+    conv = KMGAN(conv_channels=(4, 8), **kw).fit(X16)
+    assert conv.engine_.config.spec.hidden_dims == (256, 256)
+    assert KMGAN(hidden_dims=(16,), **kw).fit(X8).engine_.config.spec.hidden_dims == (16,)
+    with pytest.raises(InvalidParameterError, match="hidden_dims"):
+        GANEMClustering(hidden_dims="auto").fit(X8)
