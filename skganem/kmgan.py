@@ -61,8 +61,8 @@ class KMGAN(BaseGANClustering):
         ``"auto"``: conv nets for images of at least 16x16 pixels (:data:`CONV_MIN_SIDE`),
         perceptrons for smaller images and for tables. On 28x28 MNIST-10k conv nets with
         ``augmentation="affine"`` reached ACC 0.793-0.806 (mean 0.800) against 0.569 with
-        perceptrons (seeds 0-2, 512-514 s against 88 s per fit on 2 CPU cores); on the 8x8 digits conv nets gave 0.53
-        against 0.76 (``docs/kmgan.md``). Flat rows that look like square grayscale images
+        perceptrons (seeds 0-2, 512-514 s against 88 s per fit on 2 CPU cores); on the 8x8
+        digits conv nets gave 0.53 against 0.76 (``docs/kmgan.md``). Flat rows that look like square grayscale images
         are treated as images, as in :class:`GANEMClustering`.
         ``"mlp"``: perceptrons on the flattened rows, also for images. ``"conv"``: conv nets
         for any image. ``"paper"``: DCGAN-style conv nets as in the paper's MNIST runs (conv
