@@ -138,6 +138,14 @@ class GANEMClustering(BaseGANClustering):
     generator_loss : {"bce", "kl"}, default="bce"
         ``"kl"``: Eq. 1, ``-1/2 E exp(logit_c)``. ``"bce"``: the authors' code's
         binary cross-entropy towards ``[one_hot(c), real]``.
+    e_dropout : float, default=0.3
+        Dropout rate in the E-net's hidden layers, in ``[0, 1)`` (ours: neither the paper nor
+        the authors' code uses dropout; 0 switches it off). The E-net learns from generated
+        samples and labels real ones; the dropout keeps it from fitting what only the
+        generated samples have. Measured on the digits (one EM iteration, perceptrons): ACC
+        0.54 with 0.3 against 0.45 without. On 10,000 MNIST images with the conv defaults
+        (seeds 0, 1, 2) 0 gave 0.835 / 0.829 / 0.850 against 0.825 / 0.833 / 0.834 with 0.3,
+        within the spread between runs (``docs/ganem.md``).
     clip_value : float or None, default=None
         Bound of the generator's weight clipping (Sec. 4.4); None disables it (as the
         authors' code does).
@@ -255,6 +263,7 @@ class GANEMClustering(BaseGANClustering):
         "optimizer": [StrOptions({"adam", "rmsprop"})],
         "e_classes": [StrOptions({"balanced", "phi"})],
         "generator_loss": [StrOptions({"bce", "kl"})],
+        "e_dropout": [Interval(numbers.Real, 0, 1, closed="left")],
         "clip_value": [Interval(numbers.Real, 0, None, closed="neither"), None],
         "init": [StrOptions({"kmeans", "uniform"})],
         "semi_supervised": ["boolean"],
@@ -266,8 +275,8 @@ class GANEMClustering(BaseGANClustering):
                  batch_size="auto", n_iter="auto", tol=None, n_iter_no_change=2, n_init="auto",
                  m_epochs="auto", min_m_steps="auto", e_steps="auto", e_batch_size=200,
                  lr_d="auto", lr_g="auto", lr_e="auto", lr_decay=0.98, optimizer="adam",
-                 e_classes="balanced", generator_loss="bce", clip_value=None, init="kmeans",
-                 semi_supervised=False, label_tol=0.05,
+                 e_classes="balanced", generator_loss="bce", e_dropout=0.3, clip_value=None,
+                 init="kmeans", semi_supervised=False, label_tol=0.05,
                  warm_start=False, checkpoint_path=None, checkpoint_every=1, device="auto",
                  precision="auto", compile=False, random_state=None, verbose=0):
         super().__init__(n_clusters, n_components=n_components, image_shape=image_shape,
@@ -290,6 +299,7 @@ class GANEMClustering(BaseGANClustering):
         self.optimizer = optimizer
         self.e_classes = e_classes
         self.generator_loss = generator_loss
+        self.e_dropout = e_dropout
         self.clip_value = clip_value
         self.init = init
         self.semi_supervised = semi_supervised
@@ -316,7 +326,7 @@ class GANEMClustering(BaseGANClustering):
             lr_g=sched["lr_g"], lr_e=sched["lr_e"], lr_decay=self.lr_decay,
             optimizer=self.optimizer,
             e_classes=self.e_classes, generator_loss=self.generator_loss,
-            clip_value=self.clip_value,
+            e_dropout=self.e_dropout, clip_value=self.clip_value,
             label_tol=self.label_tol)
         return GANEMEngine(config, sample_shape, device)
 

@@ -52,6 +52,21 @@ def test_options_run(blobs, kw):
     assert np.all(np.isfinite(est.predict_proba(blobs[0])))
 
 
+@pytest.mark.parametrize("rate", [0.0, 0.5])
+def test_e_dropout_sets_the_enet_dropout(blobs, rate):
+    est = tiny(GANEMClustering, n_clusters=3, random_state=0, e_dropout=rate).fit(blobs[0])
+    rates = [m.p for m in est.engine_.E.modules() if hasattr(m, "p")]
+    assert rates == ([] if rate == 0 else [rate] * len(rates)) and (rate == 0 or rates)
+    # D and G never drop units
+    for net in (est.engine_.D, est.engine_.G):
+        assert not [m for m in net.modules() if hasattr(m, "p")]
+
+
+def test_e_dropout_of_one_is_refused(blobs):
+    with pytest.raises(ValueError, match="e_dropout"):
+        tiny(GANEMClustering, n_clusters=3, e_dropout=1.0).fit(blobs[0])
+
+
 def test_clip_value_bounds_generator_weights(blobs):
     est = tiny(GANEMClustering, n_clusters=3, random_state=0, clip_value=0.01).fit(blobs[0])
     for p in est.engine_.G.parameters():
