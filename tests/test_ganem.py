@@ -134,3 +134,26 @@ def test_m_step_floor_is_capped_at_40_passes_on_small_tables():
     est = GANEMClustering(n_clusters=2, hidden_dims=(16,), n_iter=1, e_steps=2, n_init=1,
                           min_m_steps=120, random_state=0).fit(X)
     assert {int(s["step"]) for s in est.engine_.opt_d.state.values()} == {120}
+
+
+def test_e_augmentation_transforms_every_enet_batch(monkeypatch):
+    from skganem import _augment
+    calls = []
+    original = _augment.random_affine
+
+    def spy(x, image_shape, **kw):
+        out = original(x, image_shape, **kw)
+        calls.append((tuple(x.shape), bool((out != x).any())))
+        return out
+
+    monkeypatch.setattr(_augment, "random_affine", spy)
+    X = np.random.RandomState(0).rand(60, 8, 8).astype(np.float32)
+    est = tiny(GANEMClustering, n_clusters=3, random_state=0, e_augmentation="affine").fit(X)
+    # e_steps E-net batches of e_batch_size generated images per iteration, all transformed
+    assert len(calls) == est.n_iter_ * est.schedule_["e_steps"]
+    assert all(shape[0] == est.e_batch_size and changed for shape, changed in calls)
+
+
+def test_e_augmentation_needs_images(blobs):
+    with pytest.raises(ValueError, match="e_augmentation='affine' transforms images"):
+        tiny(GANEMClustering, n_clusters=3, e_augmentation="affine").fit(blobs[0])

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import _losses
+from .._augment import make_augmentation
 from .._device import batch_slices
 from .._networks import (Decoder, Encoder, NetSpec, clip_weights_, frozen_params,
                          init_weights)
@@ -52,6 +53,8 @@ class GANEMConfig:
     min_m_steps_max_passes: float | None = None
     e_input_noise: float = 0.0
     e_classes: str = "balanced"
+    e_augmentation: str | None = None
+    image_shape: tuple | None = None
 
 
 def _make_optimizer(kind: str, params, lr: float, device) -> torch.optim.Optimizer:
@@ -85,6 +88,7 @@ class GANEMEngine(Engine):
         self.opt_d = _make_optimizer(cfg.optimizer, self.D.parameters(), cfg.lr_d, self.device)
         self.opt_e = _make_optimizer(cfg.optimizer, self.E.parameters(), cfg.lr_e, self.device)
         self.phi = torch.full((k,), 1.0 / k, device=self.device)
+        self.e_augment = make_augmentation(cfg.e_augmentation, cfg.image_shape)
 
     def init_state(self, data, rng, w_init=None, labels=None):
         """Set the first E-step's output ``w`` (uniform unless ``w_init`` is given).
@@ -166,6 +170,8 @@ class GANEMEngine(Engine):
                 x_fake = self._g(c)
                 if cfg.e_input_noise > 0:
                     x_fake = x_fake + cfg.e_input_noise * torch.randn_like(x_fake)
+                if self.e_augment is not None:  # ours: E learns classes that survive
+                    x_fake = self.e_augment(x_fake)  # small rotations and shifts
             loss_e = _losses.enet_loss(self.E(x_fake), c)
             self.opt_e.zero_grad(set_to_none=True)
             loss_e.backward()
