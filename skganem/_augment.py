@@ -52,6 +52,15 @@ def random_affine(x: torch.Tensor, image_shape, *, max_rotation: float = 10.0,
     return out.reshape(x.shape)
 
 
+def check_augmentation(param: str, name, image_shape) -> None:
+    """Refuse an augmentation on flat features: it transforms images only."""
+    if name is not None and image_shape is None:
+        raise ValueError(
+            f"{param}={name!r} transforms images, but X holds flat features: pass "
+            "image_shape=(height, width) or X of shape (n_samples, [channels,] height, width), "
+            f"or set {param}=None.")
+
+
 def make_augmentation(name, image_shape):
     """The batch transform for an estimator's ``augmentation`` parameter (None: none)."""
     if name is None:

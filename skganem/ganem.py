@@ -7,7 +7,7 @@ import numbers
 import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._augment import AUGMENTATIONS
+from ._augment import AUGMENTATIONS, check_augmentation
 from ._base import BaseGANClustering
 from ._engines.ganem import GANEMConfig, GANEMEngine
 from ._init import ScaledView, kmeans_pca_labels
@@ -328,11 +328,7 @@ class GANEMClustering(BaseGANClustering):
     def _make_engine(self, sample_shape, spec: NetSpec, device):
         self.schedule_ = sched = self._resolve_schedule(spec.kind)
         image_shape = getattr(self, "image_shape_", None)  # set by fit's validation of X
-        if self.e_augmentation is not None and image_shape is None:
-            raise ValueError(
-                f"e_augmentation={self.e_augmentation!r} transforms images, but X holds flat "
-                "features: pass image_shape=(height, width) or X of shape "
-                "(n_samples, [channels,] height, width), or set e_augmentation=None.")
+        check_augmentation("e_augmentation", self.e_augmentation, image_shape)
         config = GANEMConfig(
             n_clusters=self.n_clusters, n_components=self.n_components, spec=spec,
             noise_dim=self.noise_dim, batch_size=sched["batch_size"],

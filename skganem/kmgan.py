@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._augment import AUGMENTATIONS
+from ._augment import AUGMENTATIONS, check_augmentation
 from ._base import BaseGANClustering
 from ._engines.kmgan import KMGANConfig, KMGANEngine
 from ._networks import NetSpec
@@ -267,11 +267,8 @@ class KMGAN(BaseGANClustering):
         augmentation = self.augmentation
         if augmentation == "auto":
             augmentation = "affine" if spec.kind == "conv" and image_shape is not None else None
-        elif augmentation is not None and image_shape is None:
-            raise ValueError(
-                f"augmentation={self.augmentation!r} transforms images, but X holds flat "
-                "features: pass image_shape=(height, width) or X of shape "
-                "(n_samples, [channels,] height, width), or set augmentation=None.")
+        else:
+            check_augmentation("augmentation", augmentation, image_shape)
         self.augmentation_ = augmentation
         # With D's sigmoid features the center loss of Eq. 4 is bounded (each summed center
         # lies in [0, k]^d; the reduced variant's loss sums b rows of [0, 1]^d): a d_round at
