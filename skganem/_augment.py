@@ -61,6 +61,16 @@ def check_augmentation(param: str, name, image_shape) -> None:
             f"or set {param}=None.")
 
 
+def resolve_augmentation(param: str, name, kind: str, image_shape):
+    """An augmentation parameter's value for a fit: ``"auto"`` becomes ``"affine"`` for conv
+    nets on images and None otherwise; any other value is checked with
+    :func:`check_augmentation` and returned as it is."""
+    if name == "auto":
+        return "affine" if kind == "conv" and image_shape is not None else None
+    check_augmentation(param, name, image_shape)
+    return name
+
+
 def make_augmentation(name, image_shape):
     """The batch transform for an estimator's ``augmentation`` parameter (None: none)."""
     if name is None:

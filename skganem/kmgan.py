@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._augment import AUGMENTATIONS, check_augmentation
+from ._augment import AUGMENTATIONS, resolve_augmentation
 from ._base import BaseGANClustering
 from ._engines.kmgan import KMGANConfig, KMGANEngine
 from ._networks import NetSpec
@@ -264,12 +264,8 @@ class KMGAN(BaseGANClustering):
 
     def _make_engine(self, sample_shape, spec: NetSpec, device):
         image_shape = getattr(self, "image_shape_", None)  # set by fit's validation of X
-        augmentation = self.augmentation
-        if augmentation == "auto":
-            augmentation = "affine" if spec.kind == "conv" and image_shape is not None else None
-        else:
-            check_augmentation("augmentation", augmentation, image_shape)
-        self.augmentation_ = augmentation
+        self.augmentation_ = augmentation = resolve_augmentation(
+            "augmentation", self.augmentation, spec.kind, image_shape)
         # With D's sigmoid features the center loss of Eq. 4 is bounded (each summed center
         # lies in [0, k]^d; the reduced variant's loss sums b rows of [0, 1]^d): a d_round at
         # or above the bound clamps it for good, and Eq. 4 then trains nothing.

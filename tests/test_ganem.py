@@ -157,3 +157,20 @@ def test_e_augmentation_transforms_every_enet_batch(monkeypatch):
 def test_e_augmentation_needs_images(blobs):
     with pytest.raises(ValueError, match="e_augmentation='affine' transforms images"):
         tiny(GANEMClustering, n_clusters=3, e_augmentation="affine").fit(blobs[0])
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_e_augmentation_auto_follows_the_networks(images):
+    """``e_augmentation="auto"``: affine for conv nets on images (also passed as flat rows),
+    none for perceptrons and for tables; explicit choices are kept."""
+    X8, _ = images
+    cases = [(X8, {}, "conv", "affine"),
+             (X8.reshape(len(X8), -1), {}, "conv", "affine"),
+             (X8, {"architecture": "mlp"}, "mlp", None),
+             (X8, {"e_augmentation": None}, "conv", None),
+             (X8[:, :3, :].reshape(len(X8), -1), {}, "mlp", None)]  # 24 columns: a table
+    for X, params, kind, augmentation in cases:
+        est = tiny(GANEMClustering, n_clusters=2, random_state=0, **params).fit(X)
+        assert est.engine_.config.spec.kind == kind
+        assert est.e_augmentation_ == augmentation
+        assert (est.engine_.e_augment is not None) == (augmentation is not None)
