@@ -8,7 +8,8 @@ line per iteration to ``--out`` as it goes: ``it`` (0 = the initial assignments)
 (Hungarian ACC of the engine's assignments of the training rows), ``sil`` (silhouette of those
 assignments on :meth:`transform` of 2,000 evenly spaced rows, the restart criterion of
 ``n_init``), ``sizes_min`` (the smallest cluster) and ``t`` (seconds since the fit began);
-then a ``final`` record with the fitted estimator's scores. A fit stopped by a time limit
+then a ``final`` record with the fitted estimator's scores and its ``confusion`` (rows: true
+classes, columns: clusters). A fit stopped by a time limit
 leaves the iterations it completed, which is what a device session of a few minutes needs.
 
 The assignments are read where ``fit_loop`` already computes them for ``label_change``, in eval
@@ -93,7 +94,10 @@ def worker(name, method, dataset, seed, params, out, mnist):
                purity=round(float(cluster_purity(y, est.labels_)), 4),
                device=str(est.device_), torch=torch.__version__,
                gpu=torch.cuda.get_device_name(0) if str(est.device_).startswith("cuda") else None,
-               sizes=np.bincount(est.labels_, minlength=k).tolist(), params=params)
+               sizes=np.bincount(est.labels_, minlength=k).tolist(), params=params,
+               # rows: true classes, columns: clusters
+               confusion=[np.bincount(est.labels_[y == c], minlength=k).tolist()
+                          for c in np.unique(y)])
     if X_test is not None:
         rec["test_acc"] = round(float(clustering_accuracy(y_test, est.predict(X_test))), 4)
     emit(rec)
