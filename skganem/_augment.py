@@ -52,22 +52,17 @@ def random_affine(x: torch.Tensor, image_shape, *, max_rotation: float = 10.0,
     return out.reshape(x.shape)
 
 
-def check_augmentation(param: str, name, image_shape) -> None:
-    """Refuse an augmentation on flat features: it transforms images only."""
+def resolve_augmentation(param: str, name, kind: str, image_shape):
+    """An augmentation parameter's value for a fit: ``"auto"`` becomes ``"affine"`` for conv
+    nets on images and None otherwise; an explicit augmentation on flat features (no
+    ``image_shape``) is refused, since it transforms images only."""
+    if name == "auto":
+        return "affine" if kind == "conv" and image_shape is not None else None
     if name is not None and image_shape is None:
         raise ValueError(
             f"{param}={name!r} transforms images, but X holds flat features: pass "
             "image_shape=(height, width) or X of shape (n_samples, [channels,] height, width), "
             f"or set {param}=None.")
-
-
-def resolve_augmentation(param: str, name, kind: str, image_shape):
-    """An augmentation parameter's value for a fit: ``"auto"`` becomes ``"affine"`` for conv
-    nets on images and None otherwise; any other value is checked with
-    :func:`check_augmentation` and returned as it is."""
-    if name == "auto":
-        return "affine" if kind == "conv" and image_shape is not None else None
-    check_augmentation(param, name, image_shape)
     return name
 
 
