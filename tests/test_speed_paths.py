@@ -245,7 +245,24 @@ def test_fast_dropout_is_seeded_and_off_in_eval():
     assert torch.equal(Dropout(0.0).train()(x), x)
 
 
-def test_amm_networks_use_the_fast_dropout_and_ganem_torchs(images):
+def test_fast_dropout_mask_follows_the_memory_layout():
+    from skganem._networks import Dropout
+
+    drop = Dropout(0.3).train()
+    x = torch.randn(4, 6, 5, 5).contiguous(memory_format=torch.channels_last)
+    torch.manual_seed(3)
+    a = drop(x)
+    assert a.is_contiguous(memory_format=torch.channels_last)
+    torch.manual_seed(3)
+    b = drop(x.permute(0, 2, 3, 1).contiguous())  # the same memory, read in logical order
+    torch.testing.assert_close(a.permute(0, 2, 3, 1), b)
+    # a strided (non-dense) input gets a contiguous mask of the same statistics
+    y = torch.ones(400, 300)[:, ::3]
+    kept = (drop(y) != 0).float().mean().item()
+    assert kept == pytest.approx(0.7, abs=0.01)
+
+
+def test_enet_and_amm_networks_use_the_fast_dropout(images):
     from skganem import AMMClustering, GANEMClustering
     from skganem._networks import Dropout
 
@@ -256,4 +273,4 @@ def test_amm_networks_use_the_fast_dropout_and_ganem_torchs(images):
     gan = tiny(GANEMClustering, n_clusters=2, conv_channels=(4, 8), random_state=0).fit(images[0])
     drops = [m for net in gan.engine_.nets.values() for m in net.modules()
              if isinstance(m, torch.nn.Dropout)]
-    assert drops and not any(isinstance(m, Dropout) for m in drops)
+    assert drops and all(isinstance(m, Dropout) for m in drops)

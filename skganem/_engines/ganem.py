@@ -79,7 +79,7 @@ class GANEMEngine(Engine):
                          cfg.spec.conv_channels)
         self.E = Encoder(self.sample_shape, k, e_spec,
                          batchnorm=cfg.batchnorm and cfg.spec.kind == "conv",
-                         dropout=cfg.e_dropout)
+                         dropout=cfg.e_dropout, fast_dropout=True)
         self.nets = {"G": self.G, "D": self.D, "E": self.E}
         for net in self.nets.values():
             init_weights(net)
