@@ -161,6 +161,7 @@ class ConvTrunk(nn.Module):
             c_in = c
         layers.append(nn.Flatten())
         self.net = nn.Sequential(*layers)
+        self.last_conv = max(i for i, m in enumerate(layers) if isinstance(m, nn.Conv2d))
         probe = torch.zeros((1,) + tuple(image_shape))
         with torch.no_grad():
             try:
@@ -170,7 +171,16 @@ class ConvTrunk(nn.Module):
         self.out_dim = int(out.shape[1])
 
     def forward(self, x):
-        return self.net(x)
+        # After the last convolution the maps leave the channels-last layout that the
+        # convolutions use under bfloat16: flattening reads them in (C, H, W) order, and
+        # its gradient comes back in that order, so that batch normalisation, Leaky ReLU and
+        # their backward passes see one layout (on a CPU, mixed layouts took a GAN-EM G/D
+        # update from 34-36 ms to 38-54 ms, 2 threads, interleaved runs).
+        for i, layer in enumerate(self.net):
+            x = layer(x)
+            if i == self.last_conv:
+                x = x.contiguous()
+        return x
 
 
 class Encoder(MixedPrecision):
