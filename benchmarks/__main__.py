@@ -75,7 +75,8 @@ def _cmd_speed(args):
     records = speed.run(args.baseline, methods=args.methods, threads=args.threads,
                         mnist=args.mnist, fit=not args.no_fit, baseline_fit=args.baseline_fit,
                         out=args.out, device=args.device, params=json.loads(args.params),
-                        baseline_params=json.loads(args.baseline_params))
+                        baseline_params=json.loads(args.baseline_params),
+                        repeats=args.repeats)
     table = speed.markdown(records)
     print(table)
     if args.write_docs:
@@ -148,6 +149,9 @@ def main(argv=None):
     p.add_argument("--no-fit", action="store_true", help="skip the whole default fit")
     p.add_argument("--baseline-fit", action="store_true",
                    help="also time the baseline's whole default fit (may take hours)")
+    p.add_argument("--repeats", type=int, default=1,
+                   help="rounds of rate and inference measurements, alternating which tree "
+                        "goes first; the table shows medians and the per-round ratios' range")
     p.add_argument("--write-docs", action="store_true",
                    help="put the table into docs/benchmarks.md (between the speed markers)")
     p.add_argument("--mnist", default=None)

@@ -16,7 +16,11 @@ images (``(10000, 28, 28)``):
   old default may take hours): seconds and ACC.
 
 The two trees run one after the other within one command, on the same machine and thread
-count, so the ratios printed at the end compare like with like.
+count, so the ratios printed at the end compare like with like. A shared machine's speed
+drifts by 20 % or more within minutes; ``--repeats N`` measures the rates and inference
+``N`` times, alternating which tree goes first (baseline first in the first round), and the
+table then shows each side's median and the median and range of the per-round ratios. The
+whole fits run in the first round only.
 """
 
 from __future__ import annotations
@@ -147,14 +151,15 @@ def _short_commit(ref):
 
 
 def run(baseline, methods=METHODS, threads=2, mnist=None, fit=True, baseline_fit=False,
-        out=RESULTS, device="cpu", params=None, baseline_params=None):
+        out=RESULTS, device="cpu", params=None, baseline_params=None, repeats=1):
     """Measure ``methods`` in the working tree and at ``baseline``; append to ``out``.
 
     ``baseline`` is a commit (checked out with ``git worktree``), or a folder holding a
     copy of an older tree (its ``skganem/`` package, and a ``COMMIT`` file naming it), for
     machines without the repository's history; ``.`` (the working tree itself) with
     ``params`` and ``baseline_params`` compares two settings of one tree, for example
-    ``{"precision": "fp32"}`` against the default.
+    ``{"precision": "fp32"}`` against the default. ``repeats`` rounds alternate the order of
+    the two trees; the whole fits run in the first round.
     """
     from .suite import mnist_path
 
@@ -172,15 +177,20 @@ def run(baseline, methods=METHODS, threads=2, mnist=None, fit=True, baseline_fit
     records = []
     try:
         for method in methods:
-            for label, tree, do_fit, kw in (("baseline", base_tree, baseline_fit, baseline_params),
-                                            ("working tree", ROOT, fit, params)):
-                print(f"[speed] {method}: {label} {json.dumps(kw or {})}", flush=True)
-                rec = _run_tree(tree, method, threads, mnist, do_fit, device, kw)
-                rec.update(side=label, commit=commit if label == "baseline" else head + "+",
-                           time=time.strftime("%Y-%m-%d %H:%M"))
-                rec.pop("tree", None)
-                records.append(rec)
-                print(json.dumps(rec), flush=True)
+            sides = [("baseline", base_tree, baseline_fit, baseline_params),
+                     ("working tree", ROOT, fit, params)]
+            for round_ in range(repeats):
+                for label, tree, do_fit, kw in (sides if round_ % 2 == 0 else sides[::-1]):
+                    print(f"[speed] {method}: {label} {json.dumps(kw or {})}, round "
+                          f"{round_ + 1} of {repeats}", flush=True)
+                    rec = _run_tree(tree, method, threads, mnist, do_fit and round_ == 0,
+                                    device, kw)
+                    rec.update(side=label, round=round_,
+                               commit=commit if label == "baseline" else head + "+",
+                               time=time.strftime("%Y-%m-%d %H:%M"))
+                    rec.pop("tree", None)
+                    records.append(rec)
+                    print(json.dumps(rec), flush=True)
     finally:
         if owned:
             _remove(base_tree)
@@ -190,38 +200,74 @@ def run(baseline, methods=METHODS, threads=2, mnist=None, fit=True, baseline_fit
     return records
 
 
+def _median(values):
+    v = sorted(values)
+    return v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
+
+
 def markdown(records):
     """One table: each rate for baseline and working tree, and their ratio.
 
     Update rates are shown with the batch size each side used, and as rows per second
-    (updates/s x batch), which is what compares when the default batch size changed.
+    (updates/s x batch), which is what compares when the default batch size changed. With
+    several rounds (``round`` in the records) each side shows its median, and the ratio is
+    the median of the per-round ratios with their range.
     """
     lines = ["| estimator | measure | baseline | working tree | ratio |", "|---|---|---|---|---|"]
-    by = {(r["method"], r["side"]): r for r in records}
     for method in METHODS:
-        old, new = by.get((method, "baseline")), by.get((method, "working tree"))
-        if not new:
+        rounds = {}
+        for r in records:
+            if r["method"] == method:
+                rounds.setdefault(r.get("round", 0), {})[r["side"]] = r
+        pairs = [(v.get("baseline"), v["working tree"]) for _, v in sorted(rounds.items())
+                 if "working tree" in v]
+        if not pairs:
             continue
-        rows = []
-        for p, v in new["rates"].items():
-            a = (old or {}).get("rates", {}).get(p)
-            ob = (old or {}).get("batches", {}).get(p)
-            nb = new.get("batches", {}).get(p)
+        first_old, first_new = pairs[0]
+
+        def values(get):
+            """(baseline values, working-tree values, per-round ratios) of one measure."""
+            a = [get(o) for o, _ in pairs if o and get(o)]
+            b = [get(n) for _, n in pairs if get(n)]
+            ratios = [get(n) / get(o) for o, n in pairs if o and get(o) and get(n)]
+            return a, b, ratios
+
+        def cell(v, scale=1.0):
+            if not v:
+                return "—"
+            m = _median(v) * scale
+            return f"{m:.2f}" if m < 1000 else f"{m:.0f}"
+
+        def ratio_cell(ratios, scale=1.0):
+            if not ratios:
+                return "—"
+            if len(ratios) == 1:
+                return f"{ratios[0] * scale:.2f}x"
+            lo, hi = min(ratios) * scale, max(ratios) * scale
+            return f"{_median(ratios) * scale:.2f}x ({lo:.2f}-{hi:.2f}, {len(ratios)} rounds)"
+
+        for p in first_new["rates"]:
+            def rate(r, p=p):
+                return (r or {}).get("rates", {}).get(p)
+            a, b, ratios = values(rate)
+            ob = (first_old or {}).get("batches", {}).get(p)
+            nb = first_new.get("batches", {}).get(p)
             if ob and nb and ob != nb:
-                rows.append((f"{p} updates/s (batch {ob} / {nb})", a, v))
-                rows.append((f"{p} rows/s", round(a * ob) if a else None, round(v * nb)))
+                lines.append(f"| `{CLASSES[method]}` | {p} updates/s (batch {ob} / {nb}) | "
+                             f"{cell(a)} | {cell(b)} | {ratio_cell(ratios)} |")
+                lines.append(f"| `{CLASSES[method]}` | {p} rows/s | {cell(a, ob)} | "
+                             f"{cell(b, nb)} | {ratio_cell(ratios, nb / ob)} |")
             else:
-                rows.append((f"{p} updates/s", a, v))
-        rows.append(("predict rows/s", (old or {}).get("predict_rows_per_s"),
-                     new["predict_rows_per_s"]))
-        rows.append(("default fit s", (old or {}).get("fit_seconds"), new.get("fit_seconds")))
-        for name, a, b in rows:
-            ratio = (f"{b / a:.2f}x" if "fit" not in name else f"{a / b:.2f}x faster") \
-                if a and b else "—"
-            lines.append(f"| `{CLASSES[method]}` | {name} | {a if a is not None else '—'} | "
-                         f"{b if b is not None else '—'} | {ratio} |")
-        if new.get("fit_acc") is not None:
+                lines.append(f"| `{CLASSES[method]}` | {p} updates/s | {cell(a)} | {cell(b)} | "
+                             f"{ratio_cell(ratios)} |")
+        a, b, ratios = values(lambda r: (r or {}).get("predict_rows_per_s"))
+        lines.append(f"| `{CLASSES[method]}` | predict rows/s | {cell(a)} | {cell(b)} | "
+                     f"{ratio_cell(ratios)} |")
+        fa, fb = (first_old or {}).get("fit_seconds"), first_new.get("fit_seconds")
+        lines.append(f"| `{CLASSES[method]}` | default fit s | {fa or '—'} | {fb or '—'} | "
+                     + (f"{fa / fb:.2f}x faster |" if fa and fb else "— |"))
+        if first_new.get("fit_acc") is not None:
             lines.append(f"| `{CLASSES[method]}` | default fit ACC (seed 0), iterations | "
-                         f"{old.get('fit_acc', '—') if old else '—'} | "
-                         f"{new['fit_acc']}, {new['fit_iterations']} | |")
+                         f"{(first_old or {}).get('fit_acc', '—')} | "
+                         f"{first_new['fit_acc']}, {first_new['fit_iterations']} | |")
     return "\n".join(lines) + "\n"

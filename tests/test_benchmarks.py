@@ -152,3 +152,47 @@ def test_trajectory_records_every_iteration_of_the_unrecorded_fit(tmp_path):
     X, y, _, _ = suite.load_dataset("wine")
     plain = GANEMClustering(n_clusters=3, random_state=0, device="cpu", **params).fit(X)
     assert finals[("t", 0)]["acc"] == round(float(clustering_accuracy(y, plain.labels_)), 4)
+
+
+def test_speed_table_takes_medians_and_per_round_ratios():
+    from benchmarks import speed
+
+    def rec(side, round_, gd, predict, fit=None):
+        r = {"method": "ganem", "side": side, "round": round_, "rates": {"G/D": gd},
+             "batches": {"G/D": 128}, "predict_rows_per_s": predict}
+        if fit:
+            r.update(fit_seconds=fit, fit_acc=0.9, fit_iterations=22)
+        return r
+
+    records = [rec("baseline", 0, 10.0, 100.0, 300.0), rec("working tree", 0, 12.0, 100.0, 250.0),
+               rec("working tree", 1, 30.0, 300.0), rec("baseline", 1, 20.0, 300.0),
+               rec("baseline", 2, 10.0, 200.0), rec("working tree", 2, 11.0, 180.0)]
+    table = speed.markdown(records)
+    # medians per side: baseline 10, 20, 10 -> 10; working tree 12, 30, 11 -> 12
+    assert "| G/D updates/s | 10.00 | 12.00 | 1.20x (1.10-1.50, 3 rounds) |" in table
+    assert "| predict rows/s | 200.00 | 180.00 | 1.00x (0.90-1.00, 3 rounds) |" in table
+    assert "| default fit s | 300.0 | 250.0 | 1.20x faster |" in table
+    one = speed.markdown(records[:2])
+    assert "| G/D updates/s | 10.00 | 12.00 | 1.20x |" in one
+
+
+def test_speed_rounds_alternate_the_trees_and_fit_once(tmp_path, monkeypatch):
+    from benchmarks import speed
+
+    calls = []
+
+    def fake_run_tree(tree, method, threads, mnist, do_fit, device="cpu", params=None):
+        calls.append((tree, do_fit))
+        return {"method": method, "rates": {"G/D": 1.0}, "batches": {"G/D": 128},
+                "predict_rows_per_s": 1.0}
+
+    monkeypatch.setattr(speed, "_run_tree", fake_run_tree)
+    records = speed.run(str(speed.ROOT), methods=("ganem",), repeats=3, fit=True,
+                        baseline_fit=True, out=tmp_path / "speed.json", mnist=tmp_path / "m")
+    root = speed.ROOT
+    # both sides are the working tree folder here; the records' sides show the order
+    assert [r["side"] for r in records] == ["baseline", "working tree", "working tree",
+                                           "baseline", "baseline", "working tree"]
+    assert [r["round"] for r in records] == [0, 0, 1, 1, 2, 2]
+    assert [fit for _, fit in calls] == [True, True, False, False, False, False]
+    assert all(tree == root for tree, _ in calls)
