@@ -38,7 +38,8 @@ from .exceptions import IncompatibleVersionError
 
 _PICKLE_FORMAT = 1
 INFERENCE_BATCH_SIZE = 1024
-#: ``n_init="auto"`` restarts tables of at most this many rows.
+#: ``n_init="auto"`` restarts tables (and, for estimators that say so, image sets) of at most
+#: this many rows.
 AUTO_RESTART_ROWS = 5000
 #: Rows on which restarts are compared (the silhouette costs their count squared).
 RESTART_SCORE_ROWS = 2000
@@ -209,6 +210,9 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
 
     #: Widths of the paper's networks, selected by ``architecture="paper"`` (per method).
     _paper_spec = NetSpec("conv", (1024,), (64, 128, 256), ())
+    #: Whether ``n_init="auto"`` also restarts image sets of at most ``AUTO_RESTART_ROWS``
+    #: rows (tables of that size always get restarts). Per method, as measured.
+    _auto_restart_images = False
 
     def __init__(self, n_clusters=8, *, n_components=32, image_shape=None, architecture="auto",
                  hidden_dims=(256, 256), conv_channels=(32, 64), batch_size=64, n_iter=30,
@@ -453,16 +457,18 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
         return self
 
     def _resolve_n_init(self, n_samples: int) -> int:
-        """Training runs of this fit: ``n_init``, or for ``"auto"`` 3 on tables (no image
-        shape) of at most ``AUTO_RESTART_ROWS`` rows without a checkpoint, else 1."""
+        """Training runs of this fit: ``n_init``, or for ``"auto"`` 3 on data of at most
+        ``AUTO_RESTART_ROWS`` rows without a checkpoint (tables, and images where
+        ``_auto_restart_images``), else 1."""
         if self.n_init != "auto":
             if self.n_init > 1 and self.checkpoint_path is not None:
                 raise ValueError(
                     f"checkpoint_path saves one training run, but n_init={self.n_init} "
                     "asks for several: set n_init=1 to checkpoint.")
             return self.n_init
-        small_table = self.image_shape_ is None and n_samples <= AUTO_RESTART_ROWS
-        return 3 if small_table and self.checkpoint_path is None else 1
+        restarted = self.image_shape_ is None or self._auto_restart_images
+        small = restarted and n_samples <= AUTO_RESTART_ROWS
+        return 3 if small and self.checkpoint_path is None else 1
 
     def _fit_run(self, X, labels, rng, device, warm, restart, n_init) -> dict:
         """One training run from new networks (or, warm, from the fitted ones)."""

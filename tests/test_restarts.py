@@ -89,7 +89,8 @@ def test_degenerate_runs_rank_last():
 
 
 @pytest.mark.parametrize("cls", ESTIMATOR_CLASSES)
-def test_n_init_auto_restarts_small_tables_only(cls, blobs, images, monkeypatch):
+def test_n_init_auto_restarts_small_tables_and_small_ganem_image_sets(cls, blobs, images,
+                                                                     monkeypatch):
     X, _ = blobs
     runs = _record_runs(monkeypatch)
     est = tiny(cls, n_clusters=3, n_init="auto", random_state=0).fit(X)
@@ -97,8 +98,19 @@ def test_n_init_auto_restarts_small_tables_only(cls, blobs, images, monkeypatch)
     runs.clear()
     Xi, _ = images
     est = tiny(cls, n_clusters=2, n_init="auto", random_state=0, architecture="auto").fit(Xi)
-    assert len(runs) == 1
-    assert est.restart_scores_.shape == (1,) and np.isnan(est.restart_scores_[0])
+    expected = 3 if cls is GANEMClustering else 1  # GAN-EM restarts small image sets too
+    assert len(runs) == expected and est.restart_scores_.shape == (expected,)
+    if expected == 1:
+        assert np.isnan(est.restart_scores_[0])
+
+
+@pytest.mark.parametrize("cls", ESTIMATOR_CLASSES)
+def test_n_init_auto_keeps_one_run_above_the_row_limit(cls, blobs, images, monkeypatch):
+    monkeypatch.setattr("skganem._base.AUTO_RESTART_ROWS", 50)
+    runs = _record_runs(monkeypatch)
+    for X in (blobs[0], images[0]):  # 150 table rows, 60 images: both above the limit
+        tiny(cls, n_clusters=2, n_init="auto", random_state=0, architecture="auto").fit(X)
+    assert len(runs) == 2
 
 
 def test_n_init_and_checkpoint(blobs, tmp_path, monkeypatch):
