@@ -10,6 +10,7 @@
     python -m benchmarks kselect --dataset digits --ks 6 8 10 12 14
     python -m benchmarks trajectory --method ganem --dataset mnist10k --seeds 0 1 2 \
         --params '{"n_iter": 60}' --jobs 3   # ACC and silhouette after every iteration
+    python -m benchmarks restarts --dataset digits --seeds 0 1 2 3 4 5  # n_init's criteria
 
 MNIST is read from ``--mnist``, else ``$SKGANEM_MNIST``, else ``../shared/data/mnist_train.npz``
 (an ``.npz`` with ``X``, ``y`` or a folder with the IDX files). The ``gpu`` suite adds the full
@@ -104,6 +105,23 @@ def _cmd_trajectory(args):
                    mnist=args.mnist)
 
 
+def _cmd_restarts(args):
+    from . import restart_criteria as rc
+
+    if args.seeds:
+        rc.run(args.dataset, args.seeds, args.out, params=json.loads(args.params),
+               mnist=args.mnist, threads=args.threads, method=args.method)
+    records = [r for r in rc.load(args.out) if r.get("method", "ganem") == args.method
+               and r["dataset"] == args.dataset]
+    table = rc.summary(records, low=args.low)
+    print(f"| criterion | picked run, mean ACC | picked run below {args.low} | Spearman |")
+    print("|---|---|---|---|")
+    for name, row in table.items():
+        rho = f"{row['spearman']:.2f}" if "spearman" in row else "-"
+        share = f"{row['low']:.0%}" if "low" in row else "-"
+        print(f"| {name} | {row['pick']:.3f} | {share} | {rho} |")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -175,6 +193,17 @@ def main(argv=None):
     p.add_argument("--out", default=str(RESULTS_DIR / "trajectory.jsonl"))
     p.add_argument("--mnist", default=None)
     p.set_defaults(func=_cmd_trajectory)
+    p = sub.add_parser("restarts", help="label-free criteria for choosing runs (n_init)")
+    p.add_argument("--method", default="ganem", choices=suite.SKGANEM_METHODS)
+    p.add_argument("--dataset", default="digits", choices=list(suite.DATASETS))
+    p.add_argument("--seeds", nargs="*", type=int, default=None,
+                   help="runs to fit and record (none: summarise --out as it is)")
+    p.add_argument("--params", default="{}", help="estimator parameters, as JSON")
+    p.add_argument("--threads", type=int, default=1, help="torch threads")
+    p.add_argument("--low", type=float, default=0.86, help="ACC that counts as a poor run")
+    p.add_argument("--out", default=str(RESULTS_DIR / "restart_criteria.jsonl"))
+    p.add_argument("--mnist", default=None)
+    p.set_defaults(func=_cmd_restarts)
     args = ap.parse_args(argv)
     args.func(args)
 

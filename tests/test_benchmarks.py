@@ -196,3 +196,26 @@ def test_speed_rounds_alternate_the_trees_and_fit_once(tmp_path, monkeypatch):
     assert [r["round"] for r in records] == [0, 0, 1, 1, 2, 2]
     assert [fit for _, fit in calls] == [True, True, False, False, False, False]
     assert all(tree == root for tree, _ in calls)
+
+
+def test_restart_criteria_records_a_run_and_ranks_triples(tmp_path):
+    from benchmarks import restart_criteria as rc
+
+    out = tmp_path / "crit.jsonl"
+    params = dict(TINY[GANEMClustering], n_iter=1)
+    params.pop("n_init")
+    rc.run("digits", [0], out, params=params)
+    (rec,) = rc.load(out)
+    assert rec["seed"] == 0 and 0 <= rec["acc"] <= 1 and -1 <= rec["sil"] <= 1
+    assert all(0 <= rec[name] <= 1 for name in ("conf", "aug_agree", "gen_nn"))
+    # four runs whose ACC follows "conf" and runs against "gen_nn"
+    runs = [dict(acc=a, sil=0.5, conf=a, aug_agree=a, gen_nn=1 - a)
+            for a in (0.9, 0.8, 0.7, 0.95)]
+    table = rc.summary(runs, low=0.75)
+    assert table["conf"]["pick"] == pytest.approx(table["best"]["pick"])
+    assert table["conf"]["spearman"] == pytest.approx(1.0)
+    assert table["gen_nn"]["spearman"] == pytest.approx(-1.0)
+    assert table["single"]["pick"] == pytest.approx(0.8375)
+    assert table["single"]["low"] == pytest.approx(0.25)
+    # gen_nn picks the worst run of each triple: 0.7 in three of the four triples
+    assert table["gen_nn"]["low"] == pytest.approx(0.75)
