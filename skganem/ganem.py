@@ -101,7 +101,7 @@ class GANEMClustering(BaseGANClustering):
         by this score raised the mean ACC over single runs on wine and breast cancer for all
         three estimators and changed it by at most 0.002 on the 64-column digits table; the
         silhouette on the input instead lowered it there by up to 0.044. On the 1,797 digits
-        images (seeds 0, 1, 2, 2 threads) three runs gave 0.914 / 0.933 / 0.894 in 307-361 s
+        images (seeds 0, 1, 2, 2 threads) three runs gave 0.914 / 0.933 / 0.894 in 311-342 s
         against 0.828 / 0.875 / 0.879 for one run.
     m_epochs : float or "auto", default="auto"
         Passes over the data per M-step. ``"auto"``: 3 for conv nets, 5 (the paper's
@@ -158,8 +158,8 @@ class GANEMClustering(BaseGANClustering):
         class survives small rotations and shifts, such as handwritten digits; pass None for
         images where it does not. Benchmark suite (seeds 0, 1, 2, 2 threads): on 10,000 MNIST
         images ACC 0.936 / 0.921 / 0.874, and 0.931 / 0.832 / 0.948 on another floating-point
-        path where None gave 0.807 / 0.839 / 0.839; on the 8x8 digits 0.828 / 0.875 / 0.879
-        against 0.826 / 0.829 / 0.843 with None (``docs/ganem.md``).
+        path where None gave 0.807 / 0.839 / 0.839; on the 8x8 digits (one run, ``n_init=1``)
+        0.828 / 0.875 / 0.879 against 0.826 / 0.829 / 0.843 with None (``docs/ganem.md``).
     clip_value : float or None, default=None
         Bound of the generator's weight clipping (Sec. 4.4); None disables it (as the
         authors' code does).
