@@ -113,6 +113,9 @@ def _cmd_restarts(args):
                mnist=args.mnist, threads=args.threads, method=args.method)
     records = [r for r in rc.load(args.out) if r.get("method", "ganem") == args.method
                and r["dataset"] == args.dataset]
+    if len(records) < 3:
+        sys.exit(f"{args.out} holds {len(records)} run(s) of {args.method} on {args.dataset}: "
+                 "the summary needs at least 3")
     table = rc.summary(records, low=args.low)
     print(f"| criterion | picked run, mean ACC | picked run below {args.low} | Spearman |")
     print("|---|---|---|---|")

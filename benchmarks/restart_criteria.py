@@ -91,6 +91,9 @@ def summary(records, low=0.86):
     ``"best"`` (the mean single run and the best of each triple)."""
     from scipy.stats import spearmanr
 
+    if len(records) < 3:
+        raise ValueError(f"the summary compares triples of runs: {len(records)} recorded, "
+                         "at least 3 needed")
     acc = np.array([r["acc"] for r in records])
     triples = [list(t) for t in itertools.combinations(range(len(records)), 3)]
     out = {"single": {"pick": float(acc.mean()), "low": float(np.mean(acc < low))},

@@ -219,3 +219,5 @@ def test_restart_criteria_records_a_run_and_ranks_triples(tmp_path):
     assert table["single"]["low"] == pytest.approx(0.25)
     # gen_nn picks the worst run of each triple: 0.7 in three of the four triples
     assert table["gen_nn"]["low"] == pytest.approx(0.75)
+    with pytest.raises(ValueError, match="at least 3"):
+        rc.summary(runs[:2])
