@@ -111,7 +111,7 @@ def _cmd_restarts(args):
     if args.seeds:
         rc.run(args.dataset, args.seeds, args.out, params=json.loads(args.params),
                mnist=args.mnist, threads=args.threads, method=args.method)
-    records = [r for r in rc.load(args.out) if r.get("method", "ganem") == args.method
+    records = [r for r in rc.load(args.out) if r["method"] == args.method
                and r["dataset"] == args.dataset]
     if len(records) < 3:
         sys.exit(f"{args.out} holds {len(records)} run(s) of {args.method} on {args.dataset}: "

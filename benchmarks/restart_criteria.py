@@ -28,23 +28,21 @@ import numpy as np
 CRITERIA = ("sil", "conf", "aug_agree", "gen_nn")
 
 
-def measure(est, X, y, n_rows=2000, n_generated=2000, seed=123):
-    """ACC and the criteria of a fitted estimator on images ``X`` (the silhouette on
-    ``n_rows`` evenly spaced rows, the others on all rows)."""
+def measure(est, X, y, n_generated=2000, seed=123):
+    """ACC and the criteria of a fitted estimator on images ``X`` (the silhouette on the
+    rows that ``n_init`` scores, the others on all rows)."""
     import torch
-    from sklearn.metrics import silhouette_score
 
     from skganem import GANEMClustering
     from skganem._augment import random_affine
     from skganem.metrics import clustering_accuracy
 
     labels = est.labels_
-    rows = np.unique(np.linspace(0, len(X) - 1, min(len(X), n_rows)).astype(np.int64))
-    rec = {"acc": round(float(clustering_accuracy(y, labels)), 4)}
-    rec["sil"] = float(silhouette_score(est.transform(X[rows]).astype(np.float64),
-                                        labels[rows]))
-    rec["conf"] = float(est.predict_proba(X).max(axis=1).mean())
     engine, data = est.engine_, est._data(X)
+    rec = {"acc": round(float(clustering_accuracy(y, labels)), 4),
+           # the score n_init ranks runs by
+           "sil": est._restart_score(data, labels)[1],
+           "conf": float(est.predict_proba(X).max(axis=1).mean())}
     engine.eval()
     with torch.random.fork_rng(), torch.inference_mode():
         torch.manual_seed(seed)
@@ -67,10 +65,10 @@ def run(dataset, seeds, out, params=None, mnist=None, threads=1, method="ganem")
 
     import skganem
 
+    from .speed import CLASSES
     from .suite import load_dataset
 
-    cls = {"ganem": skganem.GANEMClustering, "kmgan": skganem.KMGAN,
-           "amm": skganem.AMMClustering}[method]
+    cls = getattr(skganem, CLASSES[method])
     torch.set_num_threads(threads)
     X, y, _, _ = load_dataset(dataset, mnist)
     k = int(len(np.unique(y)))
