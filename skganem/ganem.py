@@ -194,7 +194,10 @@ class GANEMClustering(BaseGANClustering):
     compile : bool, default=False
         Compile the networks' forward passes with ``torch.compile`` before training. It
         costs compile time at the start of the fit and pays off, if at all, on long fits on a
-        GPU; it needs a working ``torch.compile`` set-up (a C++ compiler on CPUs).
+        GPU (up to 1.08x per training update on an H200); on 2 CPU cores training ran
+        0.23-1.04x as fast as without it. It needs a working ``torch.compile`` set-up (a C++
+        compiler on CPUs) and raises ``torch._dynamo``'s recompile limit to 64 for the
+        process, since each network runs in several modes.
     random_state : int, RandomState instance or None, default=None
         Seed of the initialisation, the mini-batches and the noise. An int gives the same
         labels on every CPU run. Torch's global RNG is left as it was.

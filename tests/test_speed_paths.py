@@ -1,5 +1,6 @@
 """Precision, convergence stopping and the device-side training loop (CUDA paths on CPU)."""
 
+import shutil
 import warnings
 
 import numpy as np
@@ -7,7 +8,7 @@ import pytest
 import torch
 from sklearn.exceptions import ConvergenceWarning
 
-from skganem import _device
+from skganem import KMGAN, GANEMClustering, _device
 from skganem._device import DataSource, fast_cuda, resolve_precision
 from skganem._engines._base import draw_indices, epoch_batches, make_adam
 from skganem._scaling import RangeScaler
@@ -207,6 +208,51 @@ def test_amm_compiled_fit_runs_its_gradient_penalty(blobs, monkeypatch):
         torch._dynamo.reset()
     assert est.engine_.double_backward_nets == ("D",)
     assert np.isfinite(est.history_[-1]["loss_d"])
+
+
+@pytest.mark.skipif(not (shutil.which("cc") or shutil.which("gcc")),
+                    reason="torch.compile's CPU backend needs a C compiler")
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_compiled_bf16_conv_fit_trains_on_cpu():
+    """GAN-EM's conv nets in bfloat16 with the default backend (inductor): the E-net's
+    dropout once broke the graph, resumed frames of the encoders' shared code then ran
+    batch normalisation eagerly, and a compiled call's update of its running statistics
+    failed the D step's backward in the second iteration ("modified by an inplace
+    operation"). About 20-65 s on 2 cores, most of it compiling."""
+    rng = np.random.RandomState(0)
+    X = (rng.rand(120, 16, 16) * (np.arange(120) % 3)[:, None, None] / 2).astype(np.float32)
+    torch._dynamo.reset()
+    try:
+        est = GANEMClustering(n_clusters=3, conv_channels=(4, 8), hidden_dims=(16,),
+                              n_components=4, n_iter=2, min_m_steps=4, e_steps=3,
+                              e_batch_size=16, batch_size=16, n_init=1, precision="bf16",
+                              compile=True, random_state=0).fit(X)
+    finally:
+        torch._dynamo.reset()
+    assert est.n_iter_ == 2 and np.isfinite(est.history_[-1]["loss_d"])
+    proba = est.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(1), 1.0, rtol=1e-5)
+
+
+def test_fast_dropout_does_not_break_a_compiled_graph():
+    from skganem._networks import Dropout
+
+    x = torch.randn(8, 4, 6, 6)
+    explained = torch._dynamo.explain(Dropout(0.3).train())(x)
+    torch._dynamo.reset()
+    assert explained.graph_break_count == 0 and explained.graph_count == 1
+
+
+def test_compile_raises_the_recompile_limit(blobs, monkeypatch):
+    """KM-GAN's discriminator is called in nine modes; beyond the limit calls run eagerly."""
+    import torch._dynamo.config as dynamo_config
+    from skganem._engines._base import RECOMPILE_LIMIT
+
+    monkeypatch.setattr(torch.nn.Module, "compile", lambda self, *a, **k: None)
+    monkeypatch.setattr(dynamo_config, "recompile_limit", 8)
+    X, _ = blobs
+    tiny(KMGAN, n_clusters=3, compile=True, random_state=0).fit(X)
+    assert dynamo_config.recompile_limit == RECOMPILE_LIMIT
 
 
 # -- dropout with a cheaper CPU mask ----------------------------------------------------

@@ -20,6 +20,9 @@ from ..exceptions import DivergenceError
 #: near-empty: GAN-EM re-seeds it during training, and ``fit`` warns about it at the end.
 NEAR_EMPTY_SHARE = 0.05
 
+#: ``torch._dynamo``'s recompile limit while compiled networks train (see Engine.compile).
+RECOMPILE_LIMIT = 64
+
 
 def make_adam(params, lr: float, device: torch.device,
               betas: tuple = (0.5, 0.999)) -> torch.optim.Adam:
@@ -200,7 +203,19 @@ class Engine(ABC):
 
     def compile(self) -> None:
         """Compile the networks' forward passes with ``torch.compile`` (in place: the weights,
-        their names and pickling are unchanged), all but :attr:`double_backward_nets`."""
+        their names and pickling are unchanged), all but :attr:`double_backward_nets`.
+
+        A network is called in several modes (train and eval, with and without gradients,
+        frozen weights, real and generated batches of other memory layouts, other batch
+        sizes), each a graph of its own: KM-GAN's discriminator needed nine. Beyond
+        ``torch._dynamo``'s recompile limit (8 by default) the remaining calls run eagerly,
+        and an eager batch normalisation whose running statistics a compiled call then
+        updates fails in the backward pass ("modified by an inplace operation"). The limit
+        is raised to at least :data:`RECOMPILE_LIMIT` for the process.
+        """
+        import torch._dynamo.config as dynamo_config
+
+        dynamo_config.recompile_limit = max(dynamo_config.recompile_limit, RECOMPILE_LIMIT)
         for name, net in self.nets.items():
             if name in self.double_backward_nets:
                 continue
