@@ -361,8 +361,11 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
         return y
 
     def _auto_architecture(self, image_shape) -> str:
-        """The network kind ``architecture="auto"`` selects: conv nets for images."""
-        return "conv" if image_shape is not None else "mlp"
+        """The network kind ``architecture="auto"`` selects: conv nets for images large
+        enough for their stride-2 convolutions, perceptrons otherwise."""
+        if image_shape is None or min(image_shape[1:]) < 2 ** len(self.conv_channels):
+            return "mlp"
+        return "conv"
 
     def _resolve_hidden_dims(self, kind: str) -> tuple:
         """The hidden widths of the networks of ``kind`` (``"mlp"`` or ``"conv"``)."""

@@ -59,7 +59,8 @@ class GANEMClustering(BaseGANClustering):
         convolutional networks. None for flat features (perceptrons), unless X itself is an
         image array of shape ``(n, [channels,] height, width)``.
     architecture : {"auto", "mlp", "conv", "paper"}, default="auto"
-        ``"auto"``: conv nets for images, perceptrons otherwise. ``"paper"``: the networks of
+        ``"auto"``: conv nets for images with sides of at least ``2 ** len(conv_channels)``
+        pixels (4 by default), perceptrons otherwise. ``"paper"``: the networks of
         the paper's Table 4 (conv 64-128-256, FC 1024; G: FC 128x7x7, deconv 64, deconv 1).
         They are slow on a CPU (about 225 s per 60k-image epoch on 2 cores); use them on a GPU.
     hidden_dims : tuple of int, default=(256, 256)

@@ -58,6 +58,21 @@ def test_conv_nets_whose_last_maps_are_one_pixel_fit(cls, images):
 
 
 @CLASSES
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_auto_architecture_takes_perceptrons_for_images_too_small_to_convolve(
+        cls, monkeypatch):
+    """Images of 2x2 pixels leave nothing for two stride-2 convolutions: "auto" builds
+    perceptrons, as it does for tables; asking for conv nets is refused before training."""
+    X = np.random.RandomState(0).rand(40, 2, 2)
+    est = tiny(cls, n_clusters=2, random_state=0).fit(X)
+    assert est.engine_.config.spec.kind == "mlp"
+    assert est.predict_proba(X).shape == (40, 2)
+    _no_training(monkeypatch)
+    with pytest.raises(ValueError, match="too small for 2 stride-2 convolutions"):
+        tiny(cls, n_clusters=2, architecture="conv").fit(X)
+
+
+@CLASSES
 @pytest.mark.parametrize("where", ["under-a-file", "a-directory"])
 def test_unwritable_checkpoint_path_is_refused_before_training(cls, blobs, tmp_path, where,
                                                                 monkeypatch):
