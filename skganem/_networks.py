@@ -59,6 +59,15 @@ def init_weights(module: nn.Module, std: float = 0.02) -> None:
             nn.init.zeros_(m.bias)
 
 
+def _dynamo_is_compiling():
+    import torch._dynamo
+    return torch._dynamo.is_compiling()
+
+
+#: Whether ``torch.compile`` is tracing the caller (``torch._dynamo``'s test before torch 2.3).
+_is_compiling = getattr(torch.compiler, "is_compiling", _dynamo_is_compiling)
+
+
 class Dropout(nn.Dropout):
     """Dropout whose mask on a CPU comes from 16-bit random integers.
 
@@ -82,7 +91,7 @@ class Dropout(nn.Dropout):
 
     def forward(self, x):
         if (not self.training or self.p == 0 or x.device.type != "cpu" or self.keep == 0
-                or torch.compiler.is_compiling()):
+                or _is_compiling()):
             return super().forward(x)
         n = x.numel()
         bits = torch.empty((n + 3) // 4, dtype=torch.int64).random_(-2 ** 63, None)

@@ -215,7 +215,10 @@ class Engine(ABC):
         """
         import torch._dynamo.config as dynamo_config
 
-        dynamo_config.recompile_limit = max(dynamo_config.recompile_limit, RECOMPILE_LIMIT)
+        # "cache_size_limit" before torch 2.7
+        limit = "recompile_limit" if hasattr(dynamo_config, "recompile_limit") \
+            else "cache_size_limit"
+        setattr(dynamo_config, limit, max(getattr(dynamo_config, limit), RECOMPILE_LIMIT))
         for name, net in self.nets.items():
             if name in self.double_backward_nets:
                 continue
