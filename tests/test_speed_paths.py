@@ -214,11 +214,11 @@ def test_amm_compiled_fit_runs_its_gradient_penalty(blobs, monkeypatch):
                     reason="torch.compile's CPU backend needs a C compiler")
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_compiled_bf16_conv_fit_trains_on_cpu():
-    """GAN-EM's conv nets in bfloat16 with the default backend (inductor): the E-net's
-    dropout once broke the graph, resumed frames of the encoders' shared code then ran
-    batch normalisation eagerly, and a compiled call's update of its running statistics
-    failed the D step's backward in the second iteration ("modified by an inplace
-    operation"). About 20-65 s on 2 cores, most of it compiling."""
+    """GAN-EM's conv nets in bfloat16 with the default backend (inductor). Were the E-net's
+    dropout to break the graph, resumed frames of the encoders' shared code would run batch
+    normalisation eagerly, and a compiled call's update of its running statistics would fail
+    the D step's backward in the second iteration ("modified by an inplace operation").
+    About 20-65 s on 2 cores, most of it compiling."""
     rng = np.random.RandomState(0)
     X = (rng.rand(120, 16, 16) * (np.arange(120) % 3)[:, None, None] / 2).astype(np.float32)
     torch._dynamo.reset()
