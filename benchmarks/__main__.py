@@ -11,6 +11,8 @@
     python -m benchmarks trajectory --method ganem --dataset mnist10k --seeds 0 1 2 \
         --params '{"n_iter": 60}' --jobs 3   # ACC and silhouette after every iteration
     python -m benchmarks restarts --dataset digits --seeds 0 1 2 3 4 5  # n_init's criteria
+    python -m benchmarks resume --method amm --dataset mnist60k --dir DIR --budget 540
+        # one long fit over several commands of limited length, checkpointed in DIR
 
 MNIST is read from ``--mnist``, else ``$SKGANEM_MNIST``, else ``../shared/data/mnist_train.npz``
 (an ``.npz`` with ``X``, ``y`` or a folder with the IDX files). The ``gpu`` suite adds the full
@@ -105,6 +107,16 @@ def _cmd_trajectory(args):
                    mnist=args.mnist)
 
 
+def _cmd_resume(args):
+    from . import resumable
+
+    rec = resumable.step(args.method, args.dataset, args.seed, args.dir,
+                         params=json.loads(args.params), device=args.device,
+                         budget=args.budget, threads=args.threads, mnist=args.mnist)
+    if rec is not None:
+        print(json.dumps(rec))
+
+
 def _cmd_restarts(args):
     from . import restart_criteria as rc
 
@@ -196,6 +208,18 @@ def main(argv=None):
     p.add_argument("--out", default=str(RESULTS_DIR / "trajectory.jsonl"))
     p.add_argument("--mnist", default=None)
     p.set_defaults(func=_cmd_trajectory)
+    p = sub.add_parser("resume", help="one long fit split over commands of limited length")
+    p.add_argument("--method", required=True, choices=suite.SKGANEM_METHODS)
+    p.add_argument("--dataset", required=True, choices=list(suite.DATASETS))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dir", required=True, help="folder that keeps the fit between calls")
+    p.add_argument("--params", default="{}", help="estimator parameters, as JSON")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--budget", type=float, default=540.0,
+                   help="seconds this call may take, loading and scoring included")
+    p.add_argument("--threads", type=int, default=2, help="torch threads of the fit")
+    p.add_argument("--mnist", default=None)
+    p.set_defaults(func=_cmd_resume)
     p = sub.add_parser("restarts", help="label-free criteria for choosing runs (n_init)")
     p.add_argument("--method", default="ganem", choices=suite.SKGANEM_METHODS)
     p.add_argument("--dataset", default="digits", choices=list(suite.DATASETS))

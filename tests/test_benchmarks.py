@@ -221,3 +221,35 @@ def test_restart_criteria_records_a_run_and_ranks_triples(tmp_path):
     assert table["gen_nn"]["low"] == pytest.approx(0.75)
     with pytest.raises(ValueError, match="at least 3"):
         rc.summary(runs[:2])
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_resume_continues_a_stopped_fit_and_a_fresh_one_to_the_uninterrupted_result(tmp_path):
+    """A checkpoint after iteration 3 of 4 stands for a call stopped by its budget: the next
+    call runs the last iteration, and the result is the uninterrupted fit's."""
+    import joblib
+    import torch
+
+    from benchmarks import resumable
+    from skganem.metrics import clustering_accuracy
+
+    X, y, _, _ = suite.load_dataset("digits")
+    params = dict(TINY[GANEMClustering], n_iter=4)
+    params.pop("n_init")
+    stopped = tmp_path / "stopped"
+    full = GANEMClustering(n_clusters=10, random_state=0, n_init=1, checkpoint_every=3,
+                           checkpoint_path=stopped / resumable.CHECKPOINT, **params).fit(X)
+    assert joblib.load(stopped / resumable.CHECKPOINT).n_iter_ == 3
+    expected = round(float(clustering_accuracy(y, full.labels_)), 4)
+    threads = torch.get_num_threads()  # the children's floating-point path is this one's
+    rec = resumable.step("ganem", "digits", 0, stopped, params=params, threads=threads,
+                         log=lambda *a: None)
+    assert rec["n_iter"] == 4 and rec["scored"] == "fitted" and rec["acc"] == expected
+    progress = [json.loads(line) for line in open(stopped / "progress.jsonl")]
+    assert [p["iteration"] for p in progress] == [3]
+    # a fresh folder: one call with budget to spare makes the whole fit
+    rec = resumable.step("ganem", "digits", 0, tmp_path / "fresh", params=params,
+                         threads=threads, log=lambda *a: None)
+    assert rec["n_iter"] == 4 and rec["acc"] == expected
+    with pytest.raises(ValueError, match="holds another fit"):
+        resumable.step("ganem", "digits", 1, tmp_path / "fresh", params=params)
