@@ -10,8 +10,9 @@ Each call works on the fit kept in ``DIR`` and stops ``--budget`` seconds after 
 - a later call loads the checkpoint and continues it with ``warm_start`` for the iterations
   left (on a CPU the continued fit repeats the uninterrupted one), again within the budget;
 - each call appends the ACC of the checkpoint it found to ``DIR/progress.jsonl``, and the call
-  that completes the last iteration writes ``DIR/result.json``: ACC and purity on the training
-  rows, on the test rows where the data set has them, the fit's iterations and seconds.
+  that completes the last iteration writes ``DIR/result.json``: ACC, purity, ARI and NMI on
+  the training rows and, where the data set has them, on the test rows; the fit's iterations
+  and seconds.
 
 The number of iterations is the estimator's own (``n_iter``, or what ``"auto"`` resolves to),
 read from the first checkpoint and kept in ``DIR/run.json``. A device machine returns what a
@@ -48,14 +49,15 @@ def _load(dataset, mnist):
 
 
 def _scores(est, X, y, X_test, y_test):
-    from skganem.metrics import cluster_purity, clustering_accuracy
+    """The benchmark suite's scores (ACC, purity, ARI, NMI; ``test_`` ones on the test rows)."""
+    from .suite import _scores as suite_scores
 
     pred = est.predict(X)
-    rec = {"acc": round(float(clustering_accuracy(y, pred)), 4),
-           "purity": round(float(cluster_purity(y, pred)), 4),
-           "cluster_sizes": np.bincount(pred, minlength=est.n_clusters).tolist()}
+    rec = suite_scores(y, pred)
     if X_test is not None:
-        rec["test_acc"] = round(float(clustering_accuracy(y_test, est.predict(X_test))), 4)
+        rec.update(suite_scores(y_test, est.predict(X_test), prefix="test_"))
+    rec = {k: round(float(v), 4) for k, v in rec.items()}
+    rec["cluster_sizes"] = np.bincount(pred, minlength=est.n_clusters).tolist()
     return rec
 
 
