@@ -213,6 +213,9 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
     #: Whether ``n_init="auto"`` also restarts image sets of at most ``AUTO_RESTART_ROWS``
     #: rows (tables of that size always get restarts). Per method, as measured.
     _auto_restart_images = False
+    #: The values of the ``"auto"`` schedule parameters by network kind (``"mlp"``,
+    #: ``"conv"``), resolved into ``schedule_`` when the engine is made (per method).
+    _schedules: dict = {}
 
     def __init__(self, n_clusters=8, *, n_components=32, image_shape=None, architecture="auto",
                  hidden_dims=(256, 256), conv_channels=(32, 64), batch_size=64, n_iter=30,
@@ -250,9 +253,16 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
     def _set_method_attributes(self) -> None:
         """Set method-specific fitted attributes from ``self.engine_``."""
 
+    def _resolve_schedule(self, kind: str) -> dict:
+        """The schedule parameters, with each ``"auto"`` replaced by the value for ``kind``
+        (``"conv"`` or ``"mlp"``) from :attr:`_schedules`."""
+        return {name: (value if getattr(self, name) == "auto" else getattr(self, name))
+                for name, value in self._schedules[kind].items()}
+
     def _max_iter(self, n_samples: int) -> int:
-        """Iterations this fit may run (``n_iter``; a subclass may derive it from the data)."""
-        return self.n_iter
+        """Iterations this fit may run: ``n_iter``, or with ``"auto"`` the schedule's (a
+        subclass may derive it from the data)."""
+        return self.n_iter if self.n_iter != "auto" else self.schedule_["n_iter"]
 
     def _uses_labels(self) -> bool:
         """Whether ``fit`` uses ``y`` (semi-supervised mode)."""

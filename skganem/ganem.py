@@ -271,6 +271,7 @@ class GANEMClustering(BaseGANClustering):
     #: silhouette on ``transform`` picked runs of 0.905 on average against 0.881 for single
     #: runs (``docs/benchmarks.md``).
     _auto_restart_images = True
+    _schedules = SCHEDULES
 
     _parameter_constraints: dict = {
         **BaseGANClustering._parameter_constraints,
@@ -332,15 +333,6 @@ class GANEMClustering(BaseGANClustering):
         self.init = init
         self.semi_supervised = semi_supervised
         self.label_tol = label_tol
-
-    def _resolve_schedule(self, kind: str) -> dict:
-        """The schedule parameters, with each ``"auto"`` replaced by the value for ``kind``
-        (``"conv"`` or ``"mlp"``) from :data:`SCHEDULES`."""
-        return {name: (SCHEDULES[kind][name] if getattr(self, name) == "auto"
-                       else getattr(self, name)) for name in SCHEDULES[kind]}
-
-    def _max_iter(self, n_samples):
-        return self.n_iter if self.n_iter != "auto" else self.schedule_["n_iter"]
 
     def _make_engine(self, sample_shape, spec: NetSpec, device):
         self.schedule_ = sched = self._resolve_schedule(spec.kind)

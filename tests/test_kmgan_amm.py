@@ -87,9 +87,33 @@ def test_kmgan_pretraining_then_game(blobs):
                                          "cluster_sizes"} for k in keys[2:])
     # the first game epoch has no earlier assignment to compare with; the later ones do
     assert "label_change" not in keys[2] and all("label_change" in k for k in keys[3:])
-    # pretraining takes at most half of the epochs, so that the game always runs
-    short = tiny(KMGAN, n_clusters=3, n_iter=2, pretrain_iter=10, random_state=0).fit(X)
-    assert "loss_d" in short.history_[-1] and "loss_d" not in short.history_[0]
+    # pretraining takes at most n_iter - 1 epochs, so that the game always runs
+    short = tiny(KMGAN, n_clusters=3, n_iter=4, pretrain_iter=10, random_state=0).fit(X)
+    assert ["loss_d" in h for h in short.history_] == [False, False, False, True]
+
+
+def test_kmgan_auto_schedule_by_network_kind():
+    rng = np.random.RandomState(0)
+    conv = KMGAN(n_clusters=2, n_iter=2, conv_channels=(4, 8), hidden_dims=(16,),
+                 batch_size=16, random_state=0).fit(rng.rand(40, 16, 16))
+    assert conv.schedule_ == {"n_iter": 2, "pretrain_lr": 5e-4}
+    assert conv.engine_.opt_pre is not conv.engine_.opt_c
+    assert conv.engine_.opt_pre.param_groups[0]["betas"] == (0.9, 0.999)
+    mlp = KMGAN(n_clusters=2, hidden_dims=(16,), batch_size=16, pretrain_iter=1,
+                random_state=0)
+    mlp.fit(rng.rand(40, 5))
+    assert mlp.schedule_ == {"n_iter": 60, "pretrain_lr": None} and mlp.n_iter_ == 60
+    # perceptrons pretrain with the joint step's optimiser, whose state the game continues
+    assert mlp.engine_.opt_pre is mlp.engine_.opt_c
+
+
+def test_kmgan_pretraining_optimiser_leaves_the_game_optimiser_untouched(blobs):
+    X, _ = blobs
+    est = tiny(KMGAN, n_clusters=3, n_iter=2, pretrain_iter=1, pretrain_lr=1e-3,
+               adversarial_weight=0.0, reconstruction_weight=0.0, random_state=0)
+    est.fit(X)
+    # the pretraining trained with its own Adam; the joint step (switched off here) never ran
+    assert est.engine_.opt_pre.state and not est.engine_.opt_c.state
 
 
 def test_kmgan_reduced_variant_runs_algorithm_2_as_published(blobs):

@@ -9,8 +9,8 @@ by one mini-batch k-means step (Sculley). D's weights are clipped after each upd
 
 Ours, not the paper's (all off gives Algorithm 1): an autoencoder term
 ``mean (G(R(D(x))) - x)^2`` in D's step and in the joint step, ``pretrain_iter`` epochs of it
-alone before the centers are seeded (optionally on randomly rotated and shifted images, as
-DEC-DA pretrains its autoencoder), and ``adversarial_weight`` on the generated-data term of
+alone before the centers are seeded (with its own Adam optimiser, optionally on randomly
+rotated and shifted images, as DEC-DA pretrains its autoencoder), and ``adversarial_weight`` on the generated-data term of
 Eq. 5 and on the center loss.
 """
 
@@ -48,6 +48,7 @@ class KMGANConfig:
     init_rows: int = 20000
     reconstruction_weight: float = 0.0
     pretrain_iter: int = 0
+    pretrain_lr: float | None = None
     adversarial_weight: float = 1.0
     n_init: int = 10
     refine_iter: int = 0
@@ -88,6 +89,10 @@ class KMGANEngine(Engine):
         self.opt_g = make_adam(self.G.parameters(), cfg.lr, self.device)
         joint = [p for net in self.nets.values() for p in net.parameters()]
         self.opt_c = make_adam(joint, cfg.lr, self.device)
+        # The autoencoder's pretraining: its own Adam with the betas autoencoders usually
+        # train with (DEC, DEC-DA), or with pretrain_lr=None the joint step's optimiser.
+        self.opt_pre = self.opt_c if cfg.pretrain_lr is None else make_adam(
+            joint, cfg.pretrain_lr, self.device, betas=(0.9, 0.999))
         dim = cfg.n_components if cfg.variant == "feature" else int(
             torch.tensor(self.sample_shape).prod())
         self.centers = torch.zeros(cfg.n_clusters, dim, device=self.device)
@@ -266,7 +271,7 @@ class KMGANEngine(Engine):
         if self.augment is not None:
             x = self.augment(x)
         loss = self._reconstruction(x)
-        self._adam(self.opt_c, loss)
+        self._adam(self.opt_pre, loss)
         clip_weights_(self.D, self.config.clip_value)
         return {"loss_rec": loss.detach()}
 
