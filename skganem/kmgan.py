@@ -31,7 +31,7 @@ HIDDEN_DIMS = {"mlp": (500, 500), "conv": (256, 256)}
 #: measured with.
 SCHEDULES = {
     "mlp": dict(n_iter=60, pretrain_lr=None),
-    "conv": dict(n_iter=36, pretrain_lr=5e-4),
+    "conv": dict(n_iter=36, pretrain_lr=1e-3),
 }
 
 

@@ -96,7 +96,7 @@ def test_kmgan_auto_schedule_by_network_kind():
     rng = np.random.RandomState(0)
     conv = KMGAN(n_clusters=2, n_iter=2, conv_channels=(4, 8), hidden_dims=(16,),
                  batch_size=16, random_state=0).fit(rng.rand(40, 16, 16))
-    assert conv.schedule_ == {"n_iter": 2, "pretrain_lr": 5e-4}
+    assert conv.schedule_ == {"n_iter": 2, "pretrain_lr": 1e-3}
     assert conv.engine_.opt_pre is not conv.engine_.opt_c
     assert conv.engine_.opt_pre.param_groups[0]["betas"] == (0.9, 0.999)
     mlp = KMGAN(n_clusters=2, hidden_dims=(16,), batch_size=16, pretrain_iter=1,

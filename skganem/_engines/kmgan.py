@@ -90,7 +90,8 @@ class KMGANEngine(Engine):
         joint = [p for net in self.nets.values() for p in net.parameters()]
         self.opt_c = make_adam(joint, cfg.lr, self.device)
         # The autoencoder's pretraining: its own Adam with the betas autoencoders usually
-        # train with (DEC, DEC-DA), or with pretrain_lr=None the joint step's optimiser.
+        # train with (DEC, DEC-DA) and a cosine-annealed rate, or with pretrain_lr=None the
+        # joint step's optimiser at its constant rate.
         self.opt_pre = self.opt_c if cfg.pretrain_lr is None else make_adam(
             joint, cfg.pretrain_lr, self.device, betas=(0.9, 0.999))
         dim = cfg.n_components if cfg.variant == "feature" else int(
@@ -174,7 +175,13 @@ class KMGANEngine(Engine):
         elif iteration == pretrain > 0:
             # Algorithm 1's k-means++, on the pretrained D
             self._seed_centers(data, rng, refresh_stats=self.augment is not None)
-        for idx in epoch_batches(data.n, cfg.batch_size, n_batches, data.index_device):
+        anneal = iteration < pretrain and cfg.pretrain_lr is not None
+        for b, idx in enumerate(epoch_batches(data.n, cfg.batch_size, n_batches,
+                                              data.index_device)):
+            if anneal:  # the pretraining's own rate falls to 0 along a half cosine (ours)
+                t = (iteration * n_batches + b) / (pretrain * n_batches)
+                for group in self.opt_pre.param_groups:
+                    group["lr"] = cfg.pretrain_lr * 0.5 * (1.0 + math.cos(math.pi * t))
             for name, value in step(data.rows(idx)).items():
                 if name == "labels":
                     meter.count("cluster_sizes", value, cfg.n_clusters)
