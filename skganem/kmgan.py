@@ -25,9 +25,9 @@ CONV_MIN_SIDE = 16
 HIDDEN_DIMS = {"mlp": (500, 500), "conv": (256, 256)}
 
 #: The values of the ``"auto"`` schedule parameters, by network kind. Conv nets pretrain
-#: their autoencoder at a higher rate and then play a short game: on MNIST-10k the pretrained
-#: features alone clustered at ACC 0.77-0.78, and six game epochs take about as long as the
-#: 30 pretraining epochs (``docs/kmgan.md``). Perceptrons keep the schedule their tables were
+#: their autoencoder with its own optimiser at an annealed rate and then play a short game:
+#: on MNIST-10k the pretrained features alone clustered at ACC 0.77, and six game epochs take
+#: about as long as the 30 pretraining epochs (``docs/kmgan.md``). Perceptrons keep the schedule their tables were
 #: measured with.
 SCHEDULES = {
     "mlp": dict(n_iter=60, pretrain_lr=None),
@@ -126,18 +126,18 @@ class KMGAN(BaseGANClustering):
         Algorithm 1). The autoencoder term and its pretraining belong to
         ``variant="feature"``; the reduced variant runs Algorithm 2 as published.
     pretrain_lr : float, None or "auto", default="auto"
-        Learning rate of the pretraining's own Adam optimiser (betas 0.9 and 0.999, as
-        autoencoders are usually trained; the game's updates keep ``lr`` and beta1 = 0.5).
-        None: the pretraining shares the joint step's optimiser (``lr``, beta1 = 0.5) and
-        hands its state on to the game. ``"auto"`` (:data:`SCHEDULES`): ``5e-4`` for conv
-        nets, None for perceptrons (on the 8x8 digits images ``2e-4`` with its own
-        optimiser gave mean ACC 0.798 over seeds 0-5 against 0.815 with None).
-        On MNIST-10k with conv nets, k-means on the features after 30 pretraining epochs
-        reached ACC 0.787 / 0.766 (seeds 0 / 1) at ``5e-4``, against 0.746 / 0.743 at
-        ``2e-4`` with beta1 = 0.5 and 0.768 / 0.701 at ``1e-3``; the default fit (30 + 6
-        epochs) then gave 0.783 / 0.803 / 0.800 (seeds 0-2) in 139-192 s on 2 CPU cores,
-        against 0.680 / 0.810 / 0.761 in 423-569 s for 30 + 30 epochs pretrained on the
-        game's optimiser (``docs/kmgan.md``).
+        Initial learning rate of the pretraining's own Adam optimiser (betas 0.9 and 0.999,
+        as autoencoders are usually trained), annealed to 0 along a half cosine over the
+        ``pretrain_iter`` epochs; the game's updates keep ``lr`` and beta1 = 0.5. None: the
+        pretraining shares the joint step's optimiser at its constant ``lr`` and hands its
+        state on to the game. ``"auto"`` (:data:`SCHEDULES`): ``1e-3`` for conv nets, None
+        for perceptrons (on the 8x8 digits images a constant ``2e-4`` with its own
+        optimiser gave mean ACC 0.798 over seeds 0-5 against 0.815 with None). On MNIST-10k
+        with conv nets, k-means on the features after the 30 pretraining epochs reached ACC
+        0.767 / 0.769 / 0.774 (seeds 0-2) with the annealed ``1e-3``, against 0.746 / 0.743
+        (seeds 0 / 1) on the game's optimiser; the default fit (30 + 6 epochs) then gave
+        0.814 / 0.819 / 0.815 in 169-184 s on 2 CPU cores, against 0.680 / 0.810 / 0.761 in
+        423-569 s for 30 + 30 epochs pretrained on the game's optimiser (``docs/kmgan.md``).
     adversarial_weight : float, default=0.1
         Weight of the generated-data term of Eq. 5 and of the center loss (Eq. 4) against the
         real-data term and the reconstruction; 1 is the paper's balance, which collapses the

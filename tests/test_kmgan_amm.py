@@ -114,6 +114,11 @@ def test_kmgan_pretraining_optimiser_leaves_the_game_optimiser_untouched(blobs):
     est.fit(X)
     # the pretraining trained with its own Adam; the joint step (switched off here) never ran
     assert est.engine_.opt_pre.state and not est.engine_.opt_c.state
+    # its rate fell along a half cosine: the last of the epoch's steps ran near 0
+    steps = math.ceil(X.shape[0] / est.batch_size)
+    last = 1e-3 * 0.5 * (1 + math.cos(math.pi * (steps - 1) / steps))
+    assert est.engine_.opt_pre.param_groups[0]["lr"] == pytest.approx(last)
+    assert est.engine_.opt_c.param_groups[0]["lr"] == est.lr
 
 
 def test_kmgan_reduced_variant_runs_algorithm_2_as_published(blobs):
