@@ -27,8 +27,8 @@ HIDDEN_DIMS = {"mlp": (500, 500), "conv": (256, 256)}
 #: The values of the ``"auto"`` schedule parameters, by network kind. Conv nets pretrain
 #: their autoencoder with its own optimiser at an annealed rate and then play a short game:
 #: on MNIST-10k the pretrained features alone clustered at ACC 0.77, and six game epochs take
-#: about as long as the 30 pretraining epochs (``docs/kmgan.md``). Perceptrons keep the schedule their tables were
-#: measured with.
+#: about as long as the 30 pretraining epochs (``docs/kmgan.md``). Perceptrons keep the
+#: schedule their tables were measured with.
 SCHEDULES = {
     "mlp": dict(n_iter=60, pretrain_lr=None),
     "conv": dict(n_iter=36, pretrain_lr=1e-3),
@@ -252,12 +252,13 @@ class KMGAN(BaseGANClustering):
 
     def __init__(self, n_clusters=8, *, n_components=10, image_shape=None, architecture="auto",
                  hidden_dims="auto", conv_channels=(32, 64), noise_dim=100, batch_size=64,
-                 n_iter="auto", tol=None, n_iter_no_change=2, n_init="auto", lr=2e-4, clip_value=1.0, d_round=0.0, lambda_reg=0.0,
-                 variant="feature", reconstruction_weight=100.0, pretrain_iter=30,
-                 pretrain_lr="auto", adversarial_weight=0.1, refine_iter=100, augmentation="auto", temperature="auto",
-                 warm_start=False,
-                 checkpoint_path=None, checkpoint_every=1, device="auto", precision="auto",
-                 compile=False, random_state=None,
+                 n_iter="auto", tol=None, n_iter_no_change=2, n_init="auto", lr=2e-4,
+                 clip_value=1.0, d_round=0.0, lambda_reg=0.0, variant="feature",
+                 reconstruction_weight=100.0, pretrain_iter=30, pretrain_lr="auto",
+                 adversarial_weight=0.1, refine_iter=100, augmentation="auto",
+                 temperature="auto", warm_start=False, checkpoint_path=None,
+                 checkpoint_every=1, device="auto", precision="auto", compile=False,
+                 random_state=None,
                  verbose=0):
         super().__init__(n_clusters, n_components=n_components, image_shape=image_shape,
                          architecture=architecture, hidden_dims=hidden_dims,

@@ -105,6 +105,7 @@ def test_kmgan_auto_schedule_by_network_kind():
     assert mlp.schedule_ == {"n_iter": 60, "pretrain_lr": None} and mlp.n_iter_ == 60
     # perceptrons pretrain with the joint step's optimiser, whose state the game continues
     assert mlp.engine_.opt_pre is mlp.engine_.opt_c
+    assert set(mlp.engine_.optimizers()) == {"opt_d", "opt_g", "opt_c"}  # saved once
 
 
 def test_kmgan_pretraining_optimiser_leaves_the_game_optimiser_untouched(blobs):

@@ -166,8 +166,13 @@ class Engine(ABC):
         self.load_extra_state(state["extra"])
 
     def optimizers(self) -> dict:
-        """The engine's optimisers, by attribute name."""
-        return {k: v for k, v in vars(self).items() if isinstance(v, torch.optim.Optimizer)}
+        """The engine's optimisers, by attribute name (one name for an optimiser that two
+        attributes share)."""
+        out = {}
+        for k, v in vars(self).items():
+            if isinstance(v, torch.optim.Optimizer) and all(v is not o for o in out.values()):
+                out[k] = v
+        return out
 
     def resume_state(self) -> dict:
         """What an exact continuation needs beyond :meth:`state_dict`: the optimisers' state

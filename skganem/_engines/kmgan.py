@@ -10,8 +10,8 @@ by one mini-batch k-means step (Sculley). D's weights are clipped after each upd
 Ours, not the paper's (all off gives Algorithm 1): an autoencoder term
 ``mean (G(R(D(x))) - x)^2`` in D's step and in the joint step, ``pretrain_iter`` epochs of it
 alone before the centers are seeded (with its own Adam optimiser, optionally on randomly
-rotated and shifted images, as DEC-DA pretrains its autoencoder), and ``adversarial_weight`` on the generated-data term of
-Eq. 5 and on the center loss.
+rotated and shifted images, as DEC-DA pretrains its autoencoder), and ``adversarial_weight``
+on the generated-data term of Eq. 5 and on the center loss.
 """
 
 from __future__ import annotations
