@@ -50,8 +50,8 @@ def _phases(method, n, defaults):
                       N_UPDATES)}
     epoch = -(-n // defaults["batch_size"])
     if method == "kmgan":
-        # the second of two pretraining epochs: n_iter=4 leaves room for them under both
-        # caps of pretrain_iter (n_iter - 1 now, half of n_iter before 6cc12c6)
+        # the second of two pretraining epochs: n_iter=4 leaves room for them under either
+        # cap of pretrain_iter a compared tree may apply (n_iter - 1, or half of n_iter)
         return {"autoencoder": (dict(pretrain_iter=2, n_iter=4), epoch),
                 "game": (dict(pretrain_iter=0, n_iter=2), epoch)}
     return {"game": (dict(n_iter=2), epoch)}
