@@ -24,6 +24,10 @@ DATASET_TITLES = {
                "`make_pipeline(StandardScaler(), estimator)`"),
     "wine": ("wine (178 rows, 13 features, 3 classes of 59, 71 and 48 rows) through "
              "`make_pipeline(StandardScaler(), estimator)`"),
+    "digits-unequal": ("unequal clusters: the digits 0-4 of scikit-learn's digits, 170 / 120 / "
+                       "80 / 50 / 30 8x8 images"),
+    "mnist-unequal": ("unequal clusters: the digits 0-4 of MNIST, 1,000 / 700 / 400 / 250 / 150 "
+                      "images (*test ACC* on as many other images of each digit)"),
 }
 
 

@@ -55,13 +55,18 @@ DATASETS = {
     "digits": "images", "mnist10k": "images", "mnist60k": "images",
     "digits-flat": "flat", "mnist10k-flat": "flat",
     "digits-table": "table", "cancer": "table", "wine": "table",
+    "digits-unequal": "images", "mnist-unequal": "images",
 }
+#: Images per class of the unequal sets (the classes 0-4 of digits and of MNIST).
+UNEQUAL_COUNTS = {"digits-unequal": (170, 120, 80, 50, 30),
+                  "mnist-unequal": (1000, 700, 400, 250, 150)}
 SUITES = {
     # data sets, methods, seeds
     "cpu": (("digits", "mnist10k"), METHODS, (0, 1, 2)),
     "forms": (("digits-flat", "cancer", "wine", "digits-table"),
               SKGANEM_METHODS + ("kmeans", "gmm"), (0, 1, 2)),
     "gpu": (("digits", "mnist10k", "mnist60k"), METHODS, (0, 1, 2)),
+    "unequal": (("digits-unequal", "mnist-unequal"), METHODS, (0, 1, 2)),
     "baselines": (("digits", "mnist10k"), BASELINES, (0, 1, 2)),
     "umap": (("digits", "mnist10k"), UMAP_VARIANTS, (0, 1, 2)),
     "smoke": (("digits",), ("kmeans", "kmeans-pca50"), (0,)),
@@ -81,6 +86,9 @@ def load_dataset(name, mnist=None):
     rows flattened; digits-table is digits as a flat table; cancer and wine are scikit-learn's
     breast-cancer (569 rows, 30 features, classes of 212 and 357) and wine (178 rows, 13
     features, 3 classes) tables. Tables are standardized by the pipeline, not here.
+    digits-unequal and mnist-unequal: images of the classes 0-4 in the numbers of
+    :data:`UNEQUAL_COUNTS`, each class's drawn with ``RandomState(0)``; for MNIST the test
+    part is as many other images of each class, drawn the same way.
     """
     from sklearn.datasets import load_breast_cancer, load_digits, load_wine
 
@@ -89,6 +97,23 @@ def load_dataset(name, mnist=None):
     if name in ("cancer", "wine"):
         X, y = (load_breast_cancer if name == "cancer" else load_wine)(return_X_y=True)
         return X, y, None, None
+    if name in UNEQUAL_COUNTS:
+        if name == "digits-unequal":
+            X, y = load_digits(return_X_y=True)
+            X = X.reshape(-1, 8, 8)
+        else:
+            X, y = load_mnist(mnist_path(mnist))
+        rng = np.random.RandomState(0)
+        train, test = [], []
+        for c, n in enumerate(UNEQUAL_COUNTS[name]):
+            rows = rng.permutation(np.flatnonzero(y == c))
+            train.append(rows[:n])
+            test.append(rows[n:2 * n])
+        train, test = np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+        X = X.astype(np.float32)
+        if name == "digits-unequal":
+            return X[train], y[train], None, None
+        return X[train], y[train], X[test], y[test]
     if name.startswith("digits"):
         X, y = load_digits(return_X_y=True)
         if name == "digits":

@@ -66,6 +66,24 @@ def test_mnist10k_split_is_disjoint(tmp_path):
         suite.load_dataset("cifar", path)
 
 
+def test_unequal_sets_hold_their_class_counts_and_disjoint_test_rows(tmp_path):
+    rng = np.random.RandomState(0)
+    X = rng.randint(0, 255, size=(6000, 28, 28), dtype=np.uint8)
+    X[:, 0, 0] = np.arange(6000) % 251  # makes rows distinguishable
+    X[:, 0, 1] = np.arange(6000) // 251
+    y = rng.permutation(np.repeat(np.arange(10), [2000, 1400, 800, 500, 300] + [200] * 5))
+    path = tmp_path / "m.npz"
+    np.savez(path, X=X, y=y)
+    Xtr, ytr, Xte, yte = suite.load_dataset("mnist-unequal", path)
+    counts = list(suite.UNEQUAL_COUNTS["mnist-unequal"])
+    assert np.bincount(ytr).tolist() == counts == np.bincount(yte).tolist()
+    keys = lambda A: set(map(tuple, A[:, 0, :2].astype(int)))  # noqa: E731
+    assert not keys(Xtr) & keys(Xte)
+    Xd, yd, Xdt, _ = suite.load_dataset("digits-unequal")
+    assert Xd.shape[1:] == (8, 8) and Xdt is None
+    assert np.bincount(yd).tolist() == list(suite.UNEQUAL_COUNTS["digits-unequal"])
+
+
 def test_unknown_method_is_named():
     with pytest.raises(ValueError, match="unknown method 'x'"):
         suite.make_estimator("x", 3, 0)
@@ -253,3 +271,21 @@ def test_resume_continues_a_stopped_fit_and_a_fresh_one_to_the_uninterrupted_res
     assert rec["n_iter"] == 4 and rec["acc"] == expected
     with pytest.raises(ValueError, match="holds another fit"):
         resumable.step("ganem", "digits", 1, tmp_path / "fresh", params=params)
+
+
+def test_kmgan_game_epochs_records_the_seeding_and_every_game_epoch(tmp_path):
+    """One line at the seeding and one per game epoch, then the fit's own ACC, which is that
+    of a plain fit: the recording draws no random numbers."""
+    from benchmarks import kmgan_game_epochs
+    from skganem.metrics import clustering_accuracy
+
+    params = dict(hidden_dims=[16], n_iter=4, pretrain_iter=2, refine_iter=5, n_init=1)
+    out = tmp_path / "game.jsonl"
+    kmgan_game_epochs.worker(0, params, str(out), dataset="wine")
+    recs = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["game"] for r in recs[:-1]] == [0, 1, 2]
+    assert all(0 <= r["acc"] <= 1 and 0 <= r["acc_refined"] <= 1 for r in recs[:-1])
+    X, y, _, _ = suite.load_dataset("wine")
+    plain = KMGAN(n_clusters=3, random_state=0, **params).fit(X)
+    assert recs[-1]["final"] and recs[-1]["acc"] == round(
+        float(clustering_accuracy(y, plain.labels_)), 4)
