@@ -63,7 +63,7 @@ def dataset_table(records, dataset):
     for method in METHODS:
         rs = [r for r in rows if r["method"] == method]
         failed = [r for r in rs if "error" in r]
-        rs = [r for r in rs if "error" not in r]
+        rs = sorted((r for r in rs if "error" not in r), key=lambda r: r["seed"])
         if failed:
             lines.append(f"| {LABELS.get(method, method)} | "
                          f"{', '.join(str(r['seed']) for r in failed)} | failed: "
@@ -80,7 +80,7 @@ def dataset_table(records, dataset):
             label += f" (n_iter={rs[0]['n_iter']}{extra})"
         cells = [label, ", ".join(str(r["seed"]) for r in rs),
                  _ms([r["acc"] for r in rs]),
-                 " / ".join(f"{r['acc']:.3f}" for r in sorted(rs, key=lambda r: r["seed"])),
+                 " / ".join(f"{r['acc']:.3f}" for r in rs),
                  _ms([r.get("purity") for r in rs]),
                  _ms([r["ari"] for r in rs]),
                  _ms([r["nmi"] for r in rs])]

@@ -141,6 +141,16 @@ def test_tables_show_purity_beside_acc():
     assert "0.850" in row
 
 
+def test_tables_list_seeds_and_their_acc_in_seed_order():
+    """Records written out of order (fits run in parallel) still line up seed by seed."""
+    base = dict(dataset="digits", method="kmeans", purity=0.9, ari=0.6, nmi=0.7,
+                fit_seconds=1.0, predict_rows_per_s=1e5, peak_rss_mb=100.0, device="cpu")
+    recs = [dict(base, seed=1, acc=0.7), dict(base, seed=0, acc=0.6), dict(base, seed=2, acc=0.8)]
+    row = report.dataset_table(recs, "digits").splitlines()[2]
+    cells = [c.strip() for c in row.split("|")]
+    assert cells[2] == "0, 1, 2" and cells[4] == "0.600 / 0.700 / 0.800"
+
+
 def test_amm_variants_records_both_scorings_and_diagnostics(tmp_path):
     from benchmarks import amm_variants
 
