@@ -77,7 +77,11 @@ def worker(seed, params, out, dataset="mnist10k", mnist=None):
         return labels
 
     kmgan.KMGANEngine._seed_centers, kmgan.KMGANEngine.assignments = seeding, assigning
-    est = skganem.KMGAN(n_clusters=k, random_state=seed, **params).fit(X)
+    try:
+        est = skganem.KMGAN(n_clusters=k, random_state=seed, **params).fit(X)
+    finally:  # the engine records only this fit
+        kmgan.KMGANEngine._seed_centers = seed_centers
+        kmgan.KMGANEngine.assignments = assignments
     rec = dict(final=True, acc=round(float(clustering_accuracy(y, est.labels_)), 4),
                fit_s=round(time.perf_counter() - t0, 1), torch=torch.__version__)
     if X_test is not None:

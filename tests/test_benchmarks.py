@@ -299,3 +299,4 @@ def test_kmgan_game_epochs_records_the_seeding_and_every_game_epoch(tmp_path):
     plain = KMGAN(n_clusters=3, random_state=0, **params).fit(X)
     assert recs[-1]["final"] and recs[-1]["acc"] == round(
         float(clustering_accuracy(y, plain.labels_)), 4)
+    assert len(out.read_text().splitlines()) == len(recs)  # the plain fit recorded nothing
