@@ -110,10 +110,9 @@ def load_dataset(name, mnist=None):
             train.append(rows[:n])
             test.append(rows[n:2 * n])
         train, test = np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
-        X = X.astype(np.float32)
         if name == "digits-unequal":
-            return X[train], y[train], None, None
-        return X[train], y[train], X[test], y[test]
+            return X[train].astype(np.float32), y[train], None, None
+        return (X[train].astype(np.float32), y[train], X[test].astype(np.float32), y[test])
     if name.startswith("digits"):
         X, y = load_digits(return_X_y=True)
         if name == "digits":

@@ -232,6 +232,8 @@ class KMGAN(BaseGANClustering):
     (3, 10)
     """
 
+    _schedules = SCHEDULES
+
     _parameter_constraints: dict = {
         **BaseGANClustering._parameter_constraints,
         "noise_dim": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -283,8 +285,6 @@ class KMGAN(BaseGANClustering):
         self.refine_iter = refine_iter
         self.augmentation = augmentation
         self.temperature = temperature
-
-    _schedules = SCHEDULES
 
     def _resolve_hidden_dims(self, kind: str) -> tuple:
         if isinstance(self.hidden_dims, str):  # "auto"
