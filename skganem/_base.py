@@ -32,6 +32,7 @@ from ._device import DataSource, batched_inference, fast_cuda, load_device, reso
 from ._engines import Callback, ProgressBar, fit_loop
 from ._engines._base import near_empty
 from ._networks import NetSpec
+from ._restarts import QueueProgress, restart_workers, run_in_workers
 from ._scaling import RangeScaler
 from ._version import __version__
 from .exceptions import IncompatibleVersionError
@@ -443,16 +444,24 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
                 raise ValueError(
                     f"X has no variance: all {n} rows are equal, so there is nothing to "
                     f"cluster. {type(self).__name__} needs rows that differ.")
-        best, scores = None, []
-        for restart in range(n_init):
-            run = self._fit_run(X, labels, rng, device, warm, restart, n_init)
-            if n_init > 1:
-                scores.append(self._restart_score(run["data"], run["labels"]))
-                if best is not None and scores[-1] <= scores[best["restart"]]:
-                    continue
-            best = run
+        if n_init == 1:
+            runs = [self._fit_run(X, labels, rng, device, warm, 0, 1)]
+        else:
+            # each run its own generator, so that the runs can go side by side
+            seeds = rng.randint(np.iinfo(np.int32).max, size=n_init)
+            workers = restart_workers(n_init, device, self.compile)
+            if workers > 1:
+                runs = run_in_workers(self, X, labels, seeds, workers)
+            else:
+                runs = [self._restart(X, labels, seed, device, i, n_init)
+                        for i, seed in enumerate(seeds)]
+        best = runs[0]
+        for run in runs[1:]:
+            if run["score"] > best["score"]:  # the first of equally scored runs is kept
+                best = run
+        self.__dict__.update(best.get("attributes", {}))
         if not warm:
-            self.restart_scores_ = (np.array([s[1] for s in scores]) if n_init > 1
+            self.restart_scores_ = (np.array([r["score"][1] for r in runs]) if n_init > 1
                                     else np.array([np.nan]))
         self._store_fit_state(best["engine"], best["history"])
         # Final inference pass: labels_ agree with predict(X) on the training data.
@@ -483,8 +492,21 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
         small = restarted and n_samples <= AUTO_RESTART_ROWS
         return 3 if small and self.checkpoint_path is None else 1
 
-    def _fit_run(self, X, labels, rng, device, warm, restart, n_init) -> dict:
-        """One training run from new networks (or, warm, from the fitted ones)."""
+    def _restart(self, X, labels, seed, device, restart, n_init, progress=None) -> dict:
+        """Run ``restart`` of ``n_init`` from its own generator, with its score."""
+        run = self._fit_run(X, labels, np.random.RandomState(seed), device, False, restart,
+                            n_init, progress=progress)
+        run["score"] = self._restart_score(run.pop("data"), run["labels"])
+        # what the run fitted besides its engine (a schedule, for example)
+        run["attributes"] = {k: v for k, v in vars(self).items()
+                             if k.endswith("_") and k != "engine_"}
+        return run
+
+    def _fit_run(self, X, labels, rng, device, warm, restart, n_init, progress=None) -> dict:
+        """One training run from new networks (or, warm, from the fitted ones).
+
+        ``progress``: a queue to send the run's progress to (a run in a worker process);
+        else, with ``verbose``, the run shows its own progress bar."""
         n = X.shape[0]
         if warm:
             engine, start, history = self.engine_, self.n_iter_, list(self.history_)
@@ -496,7 +518,9 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
             start, history = 0, []
         data = DataSource(X, self.scaler_, device, engine.sample_shape)
         callbacks = []
-        if self.verbose:
+        if progress is not None:
+            callbacks.append(QueueProgress(progress, restart))
+        elif self.verbose:
             desc = type(self).__name__ + (f" run {restart + 1}/{n_init}" if n_init > 1 else "")
             callbacks.append(ProgressBar(desc))
         if self.checkpoint_path is not None:

@@ -14,7 +14,10 @@ _RUN, _SCORE = BaseGANClustering._fit_run, BaseGANClustering._restart_score
 
 
 def _record_runs(monkeypatch, order=None):
-    """Record every run's labels and score; ``order`` replaces the scores (by restart)."""
+    """Record every run's labels and score; ``order`` replaces the scores (by restart).
+
+    The runs go one after another in this process, where the recording sees them."""
+    monkeypatch.setattr("skganem._base.restart_workers", lambda *args: 1)
     runs = []
     real_run, real_score = _RUN, _SCORE
 
@@ -49,11 +52,8 @@ def test_n_init_keeps_the_run_with_the_best_score(cls, blobs, monkeypatch):
 
 def test_n_init_selection_follows_the_score(blobs, monkeypatch):
     X, _ = blobs
-    single = tiny(KMGAN, n_clusters=3, n_init=1, random_state=0).fit(X)
-    # the first run of three is the single run (same random stream)
     runs = _record_runs(monkeypatch, order=[3.0, 2.0, 1.0])
     first = tiny(KMGAN, n_clusters=3, n_init=3, random_state=0).fit(X)
-    np.testing.assert_array_equal(first.labels_, single.labels_)
     np.testing.assert_array_equal(first.labels_, runs[0]["labels"])
     runs = _record_runs(monkeypatch, order=[1.0, 2.0, 3.0])
     last = tiny(KMGAN, n_clusters=3, n_init=3, random_state=0).fit(X)
@@ -138,3 +138,70 @@ def test_n_init_is_validated(blobs):
     X, _ = blobs
     with pytest.raises(ValueError, match="n_init"):
         tiny(KMGAN, n_clusters=3, n_init=0).fit(X)
+
+
+def _threads(n):
+    """Set torch's thread count; returns the previous one."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    return previous
+
+
+@pytest.mark.parametrize("cls", ESTIMATOR_CLASSES)
+def test_runs_in_worker_processes_equal_runs_in_this_process(cls, blobs, monkeypatch):
+    """With one torch thread per run, the runs of a fit give the same result one after
+    another in the fitting process (1 thread) and side by side in three workers (2 threads)."""
+    from skganem import _base
+
+    X, _ = blobs
+    calls = []
+    real = _base.run_in_workers
+    monkeypatch.setattr(_base, "run_in_workers",
+                        lambda *args: calls.append(args[-1]) or real(*args))
+    previous = _threads(1)
+    try:
+        here = tiny(cls, n_clusters=3, n_init=3, random_state=0).fit(X)
+        assert calls == []
+        _threads(2)
+        workers = tiny(cls, n_clusters=3, n_init=3, random_state=0).fit(X)
+        assert calls == [3]  # three worker processes of one thread each
+    finally:
+        torch.set_num_threads(previous)
+    np.testing.assert_array_equal(workers.restart_scores_, here.restart_scores_)
+    np.testing.assert_array_equal(workers.labels_, here.labels_)
+    np.testing.assert_array_equal(workers.predict_proba(X), here.predict_proba(X))
+    assert workers.history_ == [
+        {**r, "seconds": w["seconds"]} for r, w in zip(here.history_, workers.history_)]
+    if cls is not AMMClustering:  # (two iterations of tiny AMM nets score -1 every run)
+        assert len(set(map(float, here.restart_scores_))) == 3  # three different runs
+    if hasattr(here, "schedule_"):
+        assert workers.schedule_ == here.schedule_
+
+
+def test_runs_in_workers_raise_their_warnings_and_show_progress(blobs, capsys):
+    X, _ = blobs
+    previous = _threads(2)
+    try:
+        with pytest.warns(UserWarning, match="d_round"):
+            tiny(KMGAN, n_clusters=3, n_init=2, d_round=1e6, random_state=0,
+                 verbose=1).fit(X)
+    finally:
+        torch.set_num_threads(previous)
+    err = capsys.readouterr().err
+    assert "KMGAN run 1/2" in err and "KMGAN run 2/2" in err
+
+
+def test_restart_workers_follow_the_thread_budget():
+    from skganem._restarts import restart_workers
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    previous = _threads(2)
+    try:
+        assert restart_workers(3, cpu, False) == 3
+        assert restart_workers(8, cpu, False) == 4  # two per thread at most
+        assert restart_workers(1, cpu, False) == 1
+        assert restart_workers(3, cpu, True) == 1  # compiled networks stay here
+        assert restart_workers(3, cuda, False) == 1  # a GPU runs them one after another
+        torch.set_num_threads(1)
+        assert restart_workers(3, cpu, False) == 1
+    finally:
+        torch.set_num_threads(previous)
