@@ -13,6 +13,7 @@ count, so a fit's result depends on the thread count, as every fit does. On a GP
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 import warnings
 
@@ -23,9 +24,12 @@ from ._engines import Callback, ProgressBar
 
 def restart_workers(n_init: int, device: torch.device, compiled: bool) -> int:
     """Worker processes for ``n_init`` runs: 1 (in this process) unless on a CPU with more
-    than one torch thread and uncompiled networks; then up to two per thread."""
+    than one torch thread and uncompiled networks, in a process that may start children
+    (a daemonic one, such as a ``multiprocessing.Pool`` worker, may not); then up to two
+    per thread."""
     threads = torch.get_num_threads()
-    if n_init < 2 or device.type != "cpu" or compiled or threads < 2:
+    if (n_init < 2 or device.type != "cpu" or compiled or threads < 2
+            or multiprocessing.current_process().daemon):
         return 1
     return min(n_init, 2 * threads)
 
@@ -76,28 +80,33 @@ def run_in_workers(estimator, X, labels, seeds, workers: int) -> list[dict]:
     """Run ``estimator._restart`` for each seed in ``workers`` processes (joblib's loky).
 
     Returns the runs in the order of ``seeds``; warnings raised in a run are raised again
-    here, and with ``verbose`` each run's progress bar is shown by this process.
+    here, and with ``verbose`` each run's progress bar is shown by this process. The workers
+    are started for this fit and stopped before it returns (about 3 s to start them on 2
+    cores), so that no idle process outlives the fit: a process that fitted in a
+    ``multiprocessing`` child would otherwise wait for them when it exits.
     """
-    from joblib import Parallel, delayed
+    from joblib.externals.loky import ProcessPoolExecutor
 
     threads = max(1, torch.get_num_threads() // workers)
+    env = {name: str(threads) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                                           "OPENBLAS_NUM_THREADS")}
     # the workers need the fitted scaling and shapes, not a previous fit's networks
     shipped = object.__new__(type(estimator))
     shipped.__dict__.update({k: v for k, v in estimator.__dict__.items() if k != "engine_"})
     n_init = len(seeds)
     manager = relay = queue = None
     if estimator.verbose:
-        import multiprocessing
-
         manager = multiprocessing.Manager()
         queue = manager.Queue()
         names = [f"{type(estimator).__name__} run {i + 1}/{n_init}" for i in range(n_init)]
         relay = threading.Thread(target=_relay, args=(queue, names), daemon=True)
         relay.start()
     try:
-        runs = Parallel(n_jobs=workers, backend="loky", max_nbytes=None)(
-            delayed(_run_in_worker)(shipped, X, labels, int(seed), i, n_init, threads, queue)
-            for i, seed in enumerate(seeds))
+        with ProcessPoolExecutor(max_workers=workers, env=env) as executor:
+            futures = [executor.submit(_run_in_worker, shipped, X, labels, int(seed), i,
+                                       n_init, threads, queue)
+                       for i, seed in enumerate(seeds)]
+            runs = [future.result() for future in futures]
     finally:
         if manager is not None:
             queue.put(None)

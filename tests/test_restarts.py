@@ -205,3 +205,17 @@ def test_restart_workers_follow_the_thread_budget():
         assert restart_workers(3, cpu, False) == 1
     finally:
         torch.set_num_threads(previous)
+
+
+def test_restarts_stay_in_a_daemonic_process(monkeypatch):
+    """A daemonic process (a ``multiprocessing.Pool`` worker) may not start workers."""
+    from types import SimpleNamespace
+
+    from skganem import _restarts
+    monkeypatch.setattr(_restarts.multiprocessing, "current_process",
+                        lambda: SimpleNamespace(daemon=True))
+    previous = _threads(2)
+    try:
+        assert _restarts.restart_workers(3, torch.device("cpu"), False) == 1
+    finally:
+        torch.set_num_threads(previous)
