@@ -28,7 +28,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from ._device import DataSource, batched_inference, fast_cuda, load_device, resolve_device
+from ._device import (DataSource, batched_inference, fast_cuda, is_memory_mapped, load_device,
+                      resolve_device)
 from ._engines import Callback, ProgressBar, fit_loop
 from ._engines._base import near_empty
 from ._networks import NetSpec
@@ -444,12 +445,14 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
                 raise ValueError(
                     f"X has no variance: all {n} rows are equal, so there is nothing to "
                     f"cluster. {type(self).__name__} needs rows that differ.")
+        if not warm:
+            self._net_spec(self.image_shape_)  # networks the data cannot feed: before any run
         if n_init == 1:
             runs = [self._fit_run(X, labels, rng, device, warm, 0, 1)]
         else:
             # each run its own generator, so that the runs can go side by side
             seeds = rng.randint(np.iinfo(np.int32).max, size=n_init)
-            workers = restart_workers(n_init, device, self.compile)
+            workers = restart_workers(n_init, device, self.compile, is_memory_mapped(X))
             if workers > 1:
                 runs = run_in_workers(self, X, labels, seeds, workers)
             else:

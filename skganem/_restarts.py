@@ -8,7 +8,8 @@ poorly: on 2 cores, five GAN-EM iterations on the 8x8 digits took 23-26 s with 2
 runs go to ``min(n_init, 2 * T)`` worker processes with ``max(1, T // workers)`` threads each.
 A run in a worker computes exactly what it computes in the fitting process at that thread
 count, so a fit's result depends on the thread count, as every fit does. On a GPU, with
-``compile=True``, or with one thread the runs go one after another in the fitting process.
+``compile=True``, with one thread, for memory-mapped data and in daemonic processes the runs
+go one after another in the fitting process (:func:`restart_workers`).
 """
 
 from __future__ import annotations
@@ -22,13 +23,17 @@ import torch
 from ._engines import Callback, ProgressBar
 
 
-def restart_workers(n_init: int, device: torch.device, compiled: bool) -> int:
-    """Worker processes for ``n_init`` runs: 1 (in this process) unless on a CPU with more
-    than one torch thread and uncompiled networks, in a process that may start children
-    (a daemonic one, such as a ``multiprocessing.Pool`` worker, may not); then up to two
-    per thread."""
+def restart_workers(n_init: int, device: torch.device, compiled: bool,
+                    memory_mapped: bool = False) -> int:
+    """Worker processes for ``n_init`` runs: up to two per torch thread on a CPU, else 1
+    (the runs go one after another in this process).
+
+    Also 1 with one thread, with compiled networks, for memory-mapped data (each worker
+    would receive a copy of the rows, where a run in this process streams them), and in a
+    process that may not start children (a daemonic one, such as a ``multiprocessing.Pool``
+    worker)."""
     threads = torch.get_num_threads()
-    if (n_init < 2 or device.type != "cpu" or compiled or threads < 2
+    if (n_init < 2 or device.type != "cpu" or compiled or memory_mapped or threads < 2
             or multiprocessing.current_process().daemon):
         return 1
     return min(n_init, 2 * threads)
@@ -63,6 +68,8 @@ def _relay(queue, names: list[str]) -> None:
             bars[restart].on_iteration_end(value)
         else:
             bars.pop(restart).on_fit_end()
+    for bar in bars.values():  # runs that ended without their last event (an error)
+        bar.on_fit_end()
 
 
 def _run_in_worker(estimator, X, labels, seed, restart, n_init, threads, progress):
@@ -101,12 +108,17 @@ def run_in_workers(estimator, X, labels, seeds, workers: int) -> list[dict]:
         names = [f"{type(estimator).__name__} run {i + 1}/{n_init}" for i in range(n_init)]
         relay = threading.Thread(target=_relay, args=(queue, names), daemon=True)
         relay.start()
+    executor = ProcessPoolExecutor(max_workers=workers, env=env)
     try:
-        with ProcessPoolExecutor(max_workers=workers, env=env) as executor:
-            futures = [executor.submit(_run_in_worker, shipped, X, labels, int(seed), i,
-                                       n_init, threads, queue)
-                       for i, seed in enumerate(seeds)]
-            runs = [future.result() for future in futures]
+        futures = [executor.submit(_run_in_worker, shipped, X, labels, int(seed), i, n_init,
+                                   threads, queue)
+                   for i, seed in enumerate(seeds)]
+        runs = [future.result() for future in futures]
+    except BaseException:  # an error in a run, or an interrupt: stop the other runs
+        executor.shutdown(wait=True, kill_workers=True)
+        raise
+    else:
+        executor.shutdown(wait=True)
     finally:
         if manager is not None:
             queue.put(None)

@@ -201,6 +201,7 @@ def test_restart_workers_follow_the_thread_budget():
         assert restart_workers(1, cpu, False) == 1
         assert restart_workers(3, cpu, True) == 1  # compiled networks stay here
         assert restart_workers(3, cuda, False) == 1  # a GPU runs them one after another
+        assert restart_workers(3, cpu, False, True) == 1  # memory-mapped rows stay streamed
         torch.set_num_threads(1)
         assert restart_workers(3, cpu, False) == 1
     finally:
@@ -217,5 +218,20 @@ def test_restarts_stay_in_a_daemonic_process(monkeypatch):
     previous = _threads(2)
     try:
         assert _restarts.restart_workers(3, torch.device("cpu"), False) == 1
+    finally:
+        torch.set_num_threads(previous)
+
+
+
+def test_network_errors_come_before_the_runs_start(blobs, monkeypatch):
+    from skganem import _base
+
+    X, _ = blobs
+    monkeypatch.setattr(_base, "run_in_workers", lambda *args: pytest.fail("runs started"))
+    previous = _threads(2)
+    try:
+        with pytest.raises(ValueError, match="too small"):  # 2x2 pixels, two convolutions
+            tiny(KMGAN, n_clusters=3, n_init=3, architecture="conv",
+                 image_shape=(2, 2)).fit(X[:, :4])
     finally:
         torch.set_num_threads(previous)
