@@ -556,7 +556,7 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
             with torch.inference_mode():
                 engine.finalize(data)
         self._store_fit_state(engine, history)
-        return {"engine": engine, "history": history, "data": data, "restart": restart,
+        return {"engine": engine, "history": history, "data": data,
                 "labels": self._proba(data).argmax(axis=1), "converged": converged,
                 "n_iter": n_iter, "n_new": len(new)}
 
