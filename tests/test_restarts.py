@@ -150,14 +150,15 @@ def _threads(n):
 @pytest.mark.parametrize("cls", ESTIMATOR_CLASSES)
 def test_runs_in_worker_processes_equal_runs_in_this_process(cls, blobs, monkeypatch):
     """With one torch thread per run, the runs of a fit give the same result one after
-    another in the fitting process (1 thread) and side by side in three workers (2 threads)."""
+    another in the fitting process (1 thread) and side by side in three workers (2 threads;
+    ``here=False`` keeps the fitting process from taking runs itself)."""
     from skganem import _base
 
     X, _ = blobs
     calls = []
     real = _base.run_in_workers
     monkeypatch.setattr(_base, "run_in_workers",
-                        lambda *args: calls.append(args[-1]) or real(*args))
+                        lambda *args: calls.append(args[-1]) or real(*args, here=False))
     previous = _threads(1)
     try:
         here = tiny(cls, n_clusters=3, n_init=3, random_state=0).fit(X)
@@ -176,6 +177,68 @@ def test_runs_in_worker_processes_equal_runs_in_this_process(cls, blobs, monkeyp
         assert len(set(map(float, here.restart_scores_))) == 3  # three different runs
     if hasattr(here, "schedule_"):
         assert workers.schedule_ == here.schedule_
+
+
+class _IdleExecutor:
+    """A worker pool whose workers start too late to take any run."""
+
+    def __init__(self, max_workers, **kw):
+        self.max_workers, self.shut_down = max_workers, []
+
+    def submit(self, fn, *args):
+        from concurrent.futures import Future
+        future = Future()
+        future.set_result([])
+        return future
+
+    def shutdown(self, wait=True, kill_workers=False):
+        self.shut_down.append(kill_workers)
+
+
+@pytest.mark.parametrize("workers_take_runs", [False, True])
+def test_short_runs_end_in_this_process(blobs, monkeypatch, workers_take_runs):
+    """The fitting process takes runs while the workers start: where each run goes does not
+    change the fit, and workers that took no run are stopped without waiting for them."""
+    from joblib.externals import loky
+
+    X, _ = blobs
+    previous = _threads(1)
+    try:
+        here = tiny(GANEMClustering, n_clusters=3, n_init=3, random_state=0).fit(X)
+        _threads(2)
+        pools = []
+        if not workers_take_runs:
+            monkeypatch.setattr(loky, "ProcessPoolExecutor",
+                                lambda **kw: pools.append(_IdleExecutor(**kw)) or pools[-1])
+        split = tiny(GANEMClustering, n_clusters=3, n_init=3, random_state=0).fit(X)
+    finally:
+        torch.set_num_threads(previous)
+    assert torch.get_num_threads() == previous
+    if not workers_take_runs:  # every run in this process, at one thread each
+        assert [(p.max_workers, p.shut_down) for p in pools] == [(2, [True])]
+    np.testing.assert_array_equal(split.restart_scores_, here.restart_scores_)
+    np.testing.assert_array_equal(split.labels_, here.labels_)
+    np.testing.assert_array_equal(split.predict_proba(X), here.predict_proba(X))
+
+
+def test_a_failed_run_in_this_process_stops_the_workers(blobs, monkeypatch):
+    from joblib.externals import loky
+
+    pools = []
+    monkeypatch.setattr(loky, "ProcessPoolExecutor",
+                        lambda **kw: pools.append(_IdleExecutor(**kw)) or pools[-1])
+
+    def fail(*args, **kw):
+        raise RuntimeError("run failed")
+
+    monkeypatch.setattr(BaseGANClustering, "_restart", fail)
+    previous = _threads(2)
+    try:
+        with pytest.raises(RuntimeError, match="run failed"):
+            tiny(KMGAN, n_clusters=3, n_init=3, random_state=0).fit(blobs[0])
+    finally:
+        torch.set_num_threads(previous)
+    assert pools[0].shut_down == [True]
 
 
 def test_runs_in_workers_raise_their_warnings_and_show_progress(blobs, capsys):
