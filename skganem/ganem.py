@@ -104,10 +104,10 @@ class GANEMClustering(BaseGANClustering):
         silhouette on the input instead lowered it there by up to 0.044. On the 1,797 digits
         images (seeds 0, 1, 2, 2 threads) three runs gave 0.938 / 0.892 / 0.930 in 186-208 s
         against 0.828 / 0.875 / 0.879 for one run (91-118 s). On a CPU with two or more torch
-        threads the runs go side by side in worker processes, up to two per thread, with
-        ``max(1, threads // workers)`` threads each; on a GPU, with one thread, with
-        ``compile=True`` or for memory-mapped data one after another
-        (``docs/scaling.md``).
+        threads the runs go side by side to the fitting process and worker processes, up to
+        two processes per thread, with ``max(1, threads // processes)`` threads each; on a
+        GPU, with one thread, with ``compile=True`` or for memory-mapped data one after
+        another (``docs/scaling.md``).
     m_epochs : float or "auto", default="auto"
         Passes over the data per M-step. ``"auto"``: 3 for conv nets, 5 (the paper's
         ``p = 5``) for perceptrons.
