@@ -19,6 +19,7 @@ from __future__ import annotations
 import multiprocessing
 import threading
 import warnings
+from concurrent.futures import FIRST_EXCEPTION, wait
 
 import torch
 
@@ -173,7 +174,8 @@ def run_in_workers(estimator, X, labels, seeds, workers: int, here: bool = True)
         if len(done) == n_init:  # the workers took no run: stop them without waiting
             executor.shutdown(wait=True, kill_workers=True)
         else:
-            for future in futures:
+            wait(futures, return_when=FIRST_EXCEPTION)  # a failed run ends the waiting
+            for future in sorted(futures, key=lambda f: not f.done()):
                 done += future.result()
             executor.shutdown(wait=True)
     except BaseException:  # an error in a run, or an interrupt: stop the other runs

@@ -241,6 +241,45 @@ def test_a_failed_run_in_this_process_stops_the_workers(blobs, monkeypatch):
     assert pools[0].shut_down == [True]
 
 
+class _FailingExecutor(_IdleExecutor):
+    """Two workers: one busy with a long run (done after 10 s), one whose run failed."""
+
+    def __init__(self, max_workers, **kw):
+        super().__init__(max_workers, **kw)
+        self.futures = []
+
+    def submit(self, fn, *args):
+        import threading
+        from concurrent.futures import Future
+        future = Future()
+        if self.futures:
+            future.set_exception(RuntimeError("run failed in a worker"))
+        else:
+            threading.Timer(10.0, future.set_result, args=([],)).start()
+        self.futures.append(future)
+        return future
+
+
+def test_a_failed_run_in_a_worker_ends_the_fit_without_waiting_for_the_others(
+        blobs, monkeypatch):
+    import time
+
+    from joblib.externals import loky
+
+    pools = []
+    monkeypatch.setattr(loky, "ProcessPoolExecutor",
+                        lambda **kw: pools.append(_FailingExecutor(**kw)) or pools[-1])
+    previous = _threads(2)
+    start = time.perf_counter()
+    try:
+        with pytest.raises(RuntimeError, match="failed in a worker"):
+            tiny(KMGAN, n_clusters=3, n_init=3, random_state=0).fit(blobs[0])
+    finally:
+        torch.set_num_threads(previous)
+    assert time.perf_counter() - start < 5.0  # not after the busy worker's 10 s
+    assert pools[0].shut_down == [True]
+
+
 def test_runs_in_workers_raise_their_warnings_and_show_progress(blobs, capsys):
     X, _ = blobs
     previous = _threads(2)
