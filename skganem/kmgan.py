@@ -138,7 +138,7 @@ class KMGAN(BaseGANClustering):
         with conv nets, k-means on the features after the 30 pretraining epochs reached ACC
         0.767 / 0.769 / 0.774 (seeds 0-2) with the annealed ``1e-3``, against 0.746 / 0.743
         (seeds 0 / 1) on the game's optimiser; the default fit (30 + 3 epochs) then gave
-        0.819 / 0.819 / 0.824 in 119-133 s on 2 CPU cores, against 0.680 / 0.810 / 0.761 in
+        0.819 / 0.819 / 0.824 in 84-133 s on 2 CPU cores, against 0.680 / 0.810 / 0.761 in
         423-569 s for 30 + 30 epochs pretrained on the game's optimiser (``docs/kmgan.md``).
     adversarial_weight : float, default=0.1
         Weight of the generated-data term of Eq. 5 and of the center loss (Eq. 4) against the
