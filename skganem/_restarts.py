@@ -75,7 +75,7 @@ def _relay(queue, names: list[str]) -> None:
         bar.on_fit_end()
 
 
-def _run_in_worker(estimator, X, labels, seed, restart, n_init, threads, progress):
+def _run_at(estimator, X, labels, seed, restart, n_init, threads, progress):
     """One run at ``threads`` torch (and OpenMP/BLAS) threads; its warnings travel back with
     the result, so that a run gives the same record in a worker and in the fitting process."""
     from threadpoolctl import threadpool_limits
@@ -116,8 +116,8 @@ def _claim_runs(estimator, X, labels, seeds, threads, progress, claims=None, sto
         i = claims.get()
         if i is None:
             break
-        done.append((i, _run_in_worker(estimator, X, labels, int(seeds[i]), i, len(seeds),
-                                       threads, progress)))
+        done.append((i, _run_at(estimator, X, labels, int(seeds[i]), i, len(seeds), threads,
+                                progress)))
     return done
 
 
