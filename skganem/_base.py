@@ -33,7 +33,7 @@ from ._device import (DataSource, batched_inference, fast_cuda, is_memory_mapped
 from ._engines import Callback, ProgressBar, fit_loop
 from ._engines._base import near_empty
 from ._networks import NetSpec
-from ._restarts import QueueProgress, restart_workers, run_in_workers
+from ._restarts import QueueProgress, restart_workers, run_in_workers, run_name
 from ._scaling import RangeScaler
 from ._version import __version__
 from .exceptions import IncompatibleVersionError
@@ -524,8 +524,7 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
         if progress is not None:
             callbacks.append(QueueProgress(progress, restart))
         elif self.verbose:
-            desc = type(self).__name__ + (f" run {restart + 1}/{n_init}" if n_init > 1 else "")
-            callbacks.append(ProgressBar(desc))
+            callbacks.append(ProgressBar(run_name(type(self).__name__, restart, n_init)))
         if self.checkpoint_path is not None:
             callbacks.append(_Checkpoint(self, engine, history, rng, n))
         resume = self.__dict__.pop("_resume_state", None) if warm else None

@@ -26,10 +26,16 @@ import torch
 from ._engines import Callback, ProgressBar
 
 
+def run_name(estimator_name: str, restart: int, n_init: int) -> str:
+    """The label of a run's progress bar: the estimator's name, and the run's number when a
+    fit makes several."""
+    return estimator_name + (f" run {restart + 1}/{n_init}" if n_init > 1 else "")
+
+
 def restart_workers(n_init: int, device: torch.device, compiled: bool,
                     memory_mapped: bool = False) -> int:
-    """Worker processes for ``n_init`` runs: up to two per torch thread on a CPU, else 1
-    (the runs go one after another in this process).
+    """Processes for ``n_init`` runs, the fitting process included: up to two per torch
+    thread on a CPU, else 1 (the runs go one after another in this process).
 
     Also 1 with one thread, with compiled networks, for memory-mapped data (each worker
     would receive a copy of the rows, where a run in this process streams them), and in a
@@ -43,7 +49,8 @@ def restart_workers(n_init: int, device: torch.device, compiled: bool,
 
 
 class QueueProgress(Callback):
-    """Sends a worker's progress to the fitting process, which shows it (:func:`_relay`)."""
+    """Sends a run's progress to the fitting process's relay thread, which shows it
+    (:func:`_relay`), from a worker or from the fitting process itself."""
 
     def __init__(self, queue, restart: int):
         self.queue, self.restart = queue, restart
@@ -60,7 +67,7 @@ class QueueProgress(Callback):
 
 
 def _relay(queue, names: list[str]) -> None:
-    """Show the workers' progress with one :class:`ProgressBar` per run, until ``None``."""
+    """Show the runs' progress with one :class:`ProgressBar` per run, until ``None``."""
     bars = {}
     for item in iter(queue.get, None):
         restart, event, value = item
@@ -157,7 +164,7 @@ def run_in_workers(estimator, X, labels, seeds, workers: int, here: bool = True)
     if estimator.verbose:
         manager = multiprocessing.Manager()
         progress = manager.Queue()
-        names = [f"{type(estimator).__name__} run {i + 1}/{n_init}" for i in range(n_init)]
+        names = [run_name(type(estimator).__name__, i, n_init) for i in range(n_init)]
         relay = threading.Thread(target=_relay, args=(progress, names), daemon=True)
         relay.start()
     executor = ProcessPoolExecutor(max_workers=pool, env=env, context=context,
