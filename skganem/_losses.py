@@ -179,6 +179,19 @@ def amm_latent_cycle_loss(y_logits: torch.Tensor, y_idx: torch.Tensor, mu_z: tor
     return F.cross_entropy(y_logits, y_idx) + (mu_z - z).pow(2).mean()
 
 
+def consistency_loss(logits: torch.Tensor, logits_aug: torch.Tensor) -> torch.Tensor:
+    """Consistency of cluster posteriors under augmentation; not in the AMM paper (ours).
+
+    ``-1/M sum_i sum_k q_k(x_i) log q_k(T(x_i))`` with ``q = softmax(logits)`` of the rows as
+    they are, held fixed (no gradient), and ``logits_aug`` those of transformed copies
+    ``T(x_i)``: the cross-entropy form of consistency training (Unsupervised Data
+    Augmentation, Xie et al., 2020, without its sharpening). AMM's encoder is asked to put a
+    slightly rotated and shifted image in the component of the image itself.
+    """
+    target = torch.softmax(logits.detach().float(), dim=1)
+    return -(target * torch.log_softmax(logits_aug.float(), dim=1)).sum(1).mean()
+
+
 def reconstruction_loss(x: torch.Tensor, x_rec: torch.Tensor) -> torch.Tensor:
     """Mean squared error ``mean (x_rec - x)^2`` per element; neither paper uses it.
 

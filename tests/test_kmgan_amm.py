@@ -177,6 +177,47 @@ def test_cycle_losses_hand_computed():
         == pytest.approx(2.5)
 
 
+def test_consistency_loss_hand_computed():
+    # fixed posterior (1/2, 1/2) against uniform logits of the copy: ln 2; confident and equal
+    # posteriors: near 0; only the copy's logits get a gradient
+    logits = torch.zeros(3, 2, requires_grad=True)
+    logits_aug = torch.zeros(3, 2, requires_grad=True)
+    loss = _losses.consistency_loss(logits, logits_aug)
+    assert loss.item() == pytest.approx(math.log(2))
+    loss.backward()
+    assert logits.grad is None and logits_aug.grad is not None
+    sure = torch.tensor([[20.0, 0.0], [0.0, 20.0]])
+    assert _losses.consistency_loss(sure, sure).item() == pytest.approx(0.0, abs=1e-6)
+    assert _losses.consistency_loss(sure, sure.flip(1)).item() == pytest.approx(20.0, abs=1e-3)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_amm_consistency_term_on_images_only(blobs, images, monkeypatch):
+    """``augmentation="auto"``: the consistency term for conv nets on images, none for tables;
+    ``consistency_weight=0`` switches it off; an augmentation of flat features is refused
+    before training."""
+    X8, _ = images
+    est = tiny(AMMClustering, n_clusters=2, conv_channels=(4, 8), random_state=0).fit(X8)
+    assert est.augmentation_ == "affine" and est.engine_.augment is not None
+    assert all(math.isfinite(rec["loss_consistency"]) for rec in est.history_)
+    seen = []
+    monkeypatch.setattr(_losses, "consistency_loss",
+                        lambda a, b: seen.append(b.shape) or (a - b).pow(2).mean())
+    tiny(AMMClustering, n_clusters=2, conv_channels=(4, 8), random_state=0).fit(X8)
+    assert seen and seen[0] == (32, 2)  # one copy's logits per real row of a batch
+    seen.clear()
+    off = tiny(AMMClustering, n_clusters=2, conv_channels=(4, 8), random_state=0,
+               consistency_weight=0).fit(X8)
+    assert off.engine_.augment is None and not seen
+    assert "loss_consistency" not in off.history_[0]
+    X, _ = blobs
+    table = tiny(AMMClustering, n_clusters=3, random_state=0).fit(X)
+    assert table.augmentation_ is None and "loss_consistency" not in table.history_[0]
+    assert not seen
+    with pytest.raises(ValueError, match="augmentation='affine' transforms images"):
+        AMMClustering(n_clusters=3, augmentation="affine").fit(X)
+
+
 def test_paper_game_without_cycle_terms(blobs):
     X, _ = blobs
     ours = tiny(AMMClustering, random_state=0).fit(X)

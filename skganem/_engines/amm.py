@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import _losses
+from .._augment import make_augmentation
 from .._device import batch_slices
 from .._networks import (LEAK, Decoder, Encoder, NetSpec, dropout_layer, frozen_params,
                          init_weights, mlp)
@@ -50,6 +51,9 @@ class AMMConfig:
     init_epochs: float = 1.0
     sigma_y_max: float | None = None
     paper_nets: bool = False
+    consistency_weight: float = 0.0
+    augmentation: str | None = None  # of the consistency term's copies
+    image_shape: tuple | None = None
 
 
 class _Inference(nn.Module):
@@ -202,6 +206,9 @@ class AMMEngine(Engine):
         gen_params = [p for n in ("enc", "dec", "prior") for p in self.nets[n].parameters()]
         self.opt_g = make_adam(gen_params, cfg.lr, self.device)
         self.log_prior = torch.full((k,), -math.log(k), device=self.device)
+        # the transform of the consistency term (None: no term)
+        self.augment = (make_augmentation(cfg.augmentation, cfg.image_shape)
+                        if cfg.consistency_weight else None)
 
     def init_state(self, data, rng, labels=None, class_prior=None, init_labels=None):
         """``labels`` (-1 = unlabeled) switch on SAMM; ``class_prior`` sets p(y).
@@ -252,16 +259,17 @@ class AMMEngine(Engine):
         return self.dec(torch.cat([y, z], dim=1)), y, z
 
     def _game(self, x, y_obs=None):
-        """Discriminator and generator losses of one game (Eq. 13, or Eq. 14 with ``y_obs``)."""
+        """One game (Eq. 13, or Eq. 14 with ``y_obs``): the discriminator's loss, the inferred
+        and synthesised triples, and the logits ``mu_y`` of ``x`` (None with ``y_obs``)."""
         cfg = self.config
-        y_q, _, z_q, _ = self.enc(x, y=y_obs)
+        y_q, mu_y, z_q, _ = self.enc(x, y=y_obs)
         x_p, y_p, z_p = self._prior_triple(x.shape[0])
         loss_d = _losses.amm_discriminator_loss(
             self.D(x, y_q.detach(), z_q.detach()), self.D(x_p.detach(), y_p, z_p.detach()))
         if cfg.gp_weight:
             loss_d = loss_d + _losses.gradient_penalty(self.D, (x, y_q, z_q), (x_p, y_p, z_p),
                                                        cfg.gp_weight)
-        return loss_d, (x, y_q, z_q), (x_p, y_p, z_p)
+        return loss_d, (x, y_q, z_q), (x_p, y_p, z_p), mu_y
 
     def run_iteration(self, data, iteration, rng):
         """One epoch of Algorithm 1 (or 2 with labels): D step, then all generators."""
@@ -284,9 +292,12 @@ class AMMEngine(Engine):
             self.opt_d.step()
             with frozen_params(self.D):  # the generators' step needs no gradient of D's weights
                 loss_g = w * sum(_losses.amm_generator_loss(self.D(*q), self.D(*p))
-                                 for _, q, p in games)
+                                 for _, q, p, _ in games)
             labeled = (games[1][1][0], y_obs) if len(games) > 1 else None
-            loss_g = loss_g + self._cycle_terms(*games[0][1:], meter, labeled)
+            _, inferred, synthesised, mu_y = games[0]
+            loss_g = loss_g + self._cycle_terms(inferred, synthesised, meter, labeled)
+            if self.augment is not None:
+                loss_g = loss_g + self._consistency_term(inferred[0], mu_y, meter)
             self.opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
             self.opt_g.step()
@@ -352,6 +363,14 @@ class AMMEngine(Engine):
             meter.add("loss_rec", rec)
             extra = extra + cfg.reconstruction_weight * rec
         return extra
+
+    def _consistency_term(self, x, mu_y, meter):
+        """``consistency_weight * CE(softmax(mu_y(x)), mu_y(T(x)))`` for transformed copies
+        ``T(x)`` of the real rows (ours): the encoder names the same component for an image
+        and its slightly rotated and shifted copy."""
+        con = _losses.consistency_loss(mu_y, self.enc(self.augment(x))[1])
+        meter.add("loss_consistency", con)
+        return self.config.consistency_weight * con
 
     def assignments(self, data):
         """Argmax of ``mu_y`` for every row (eval mode)."""
