@@ -1,9 +1,12 @@
 """Data augmentation of image batches for the training engines (plain PyTorch).
 
-``"affine"`` is the augmentation of DEC-DA (Guo et al., "Deep Embedded Clustering with Data
-Augmentation", ACML 2018): each image is rotated by up to 10 degrees and shifted by up to
-10 % of its height and width, drawn independently per image, with the edge pixels repeated
-into the uncovered border (Keras' ``fill_mode="nearest"``, which DEC-DA uses).
+Each named augmentation rotates every image by a random angle and shifts it by a random
+fraction of its height and width, drawn independently per image, with the edge pixels
+repeated into the uncovered border (Keras' ``fill_mode="nearest"``):
+
+- ``"affine"``, the augmentation of DEC-DA (Guo et al., "Deep Embedded Clustering with Data
+  Augmentation", ACML 2018): up to 10 degrees and 10 %;
+- ``"wide-affine"`` (ours): up to 25 degrees and 10 %, which AMM's consistency term uses.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-AUGMENTATIONS = ("affine",)
+#: name -> (largest rotation in degrees, largest shift as a fraction of the image's size)
+AUGMENTATIONS = {"affine": (10.0, 0.1), "wide-affine": (25.0, 0.1)}
 
 
 def random_affine(x: torch.Tensor, image_shape, *, max_rotation: float = 10.0,
@@ -52,12 +56,12 @@ def random_affine(x: torch.Tensor, image_shape, *, max_rotation: float = 10.0,
     return out.reshape(x.shape)
 
 
-def resolve_augmentation(param: str, name, kind: str, image_shape):
-    """An augmentation parameter's value for a fit: ``"auto"`` becomes ``"affine"`` for conv
-    nets on images and None otherwise; an explicit augmentation on flat features (no
+def resolve_augmentation(param: str, name, kind: str, image_shape, auto: str = "affine"):
+    """An augmentation parameter's value for a fit: ``"auto"`` becomes ``auto`` for conv nets
+    on images and None otherwise; an explicit augmentation on flat features (no
     ``image_shape``) is refused, since it transforms images only."""
     if name == "auto":
-        return "affine" if kind == "conv" and image_shape is not None else None
+        return auto if kind == "conv" and image_shape is not None else None
     if name is not None and image_shape is None:
         raise ValueError(
             f"{param}={name!r} transforms images, but X holds flat features: pass "
@@ -70,6 +74,9 @@ def make_augmentation(name, image_shape):
     """The batch transform for an estimator's ``augmentation`` parameter (None: none)."""
     if name is None:
         return None
-    if name == "affine":
-        return functools.partial(random_affine, image_shape=tuple(int(s) for s in image_shape))
-    raise ValueError(f"augmentation must be one of {AUGMENTATIONS} or None, got {name!r}.")
+    if name in AUGMENTATIONS:
+        rotation, shift = AUGMENTATIONS[name]
+        return functools.partial(random_affine, image_shape=tuple(int(s) for s in image_shape),
+                                 max_rotation=rotation, max_shift=shift)
+    raise ValueError(f"augmentation must be one of {tuple(AUGMENTATIONS)} or None, "
+                     f"got {name!r}.")

@@ -61,6 +61,16 @@ def test_random_affine_rotates_about_the_center_by_at_most_max_rotation():
     torch.testing.assert_close(radius, torch.full_like(radius, 15.0), atol=0.2, rtol=0)
 
 
+@pytest.mark.parametrize("name, degrees", [("affine", 10.0), ("wide-affine", 25.0)])
+def test_named_augmentations_rotate_and_shift_by_their_ranges(name, degrees, monkeypatch):
+    import skganem._augment as augment
+
+    seen = {}
+    monkeypatch.setattr(augment, "random_affine", lambda x, **kw: seen.update(kw) or x)
+    augment.make_augmentation(name, (1, 6, 6))(torch.zeros(2, 36))
+    assert seen == {"image_shape": (1, 6, 6), "max_rotation": degrees, "max_shift": 0.1}
+
+
 def test_make_augmentation():
     assert make_augmentation(None, None) is None
     fn = make_augmentation("affine", (1, 4, 4))

@@ -198,7 +198,7 @@ def test_amm_consistency_term_on_images_only(blobs, images, monkeypatch):
     before training."""
     X8, _ = images
     est = tiny(AMMClustering, n_clusters=2, conv_channels=(4, 8), random_state=0).fit(X8)
-    assert est.augmentation_ == "affine" and est.engine_.augment is not None
+    assert est.augmentation_ == "wide-affine" and est.engine_.augment is not None
     assert all(math.isfinite(rec["loss_consistency"]) for rec in est.history_)
     seen = []
     monkeypatch.setattr(_losses, "consistency_loss",
