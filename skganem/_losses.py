@@ -186,7 +186,7 @@ def consistency_loss(logits: torch.Tensor, logits_aug: torch.Tensor) -> torch.Te
     they are, held fixed (no gradient), and ``logits_aug`` those of transformed copies
     ``T(x_i)``: the cross-entropy form of consistency training (Unsupervised Data
     Augmentation, Xie et al., 2020, without its sharpening). AMM's encoder is asked to put a
-    slightly rotated and shifted image in the component of the image itself.
+    rotated and shifted image in the component of the image itself.
     """
     target = torch.softmax(logits.detach().float(), dim=1)
     return -(target * torch.log_softmax(logits_aug.float(), dim=1)).sum(1).mean()

@@ -135,10 +135,11 @@ class AMMClustering(BaseGANClustering):
         Weight of the consistency term on images (ours): the cross-entropy between the
         encoder's cluster posterior ``softmax(mu_y(x))`` of each real image, held fixed, and
         that of a transformed copy ``T(x)`` (``skganem._losses.consistency_loss``), so that an
-        image and its rotated and shifted copy fall in one component. On MNIST-10k (26
-        epochs, one thread per fit) seeds 0 / 1 reached 0.708 / 0.780 with it, against
-        0.622 / 0.526 without (``docs/amm.md``). 0 disables it; it has no effect without an
-        augmentation (tables, perceptrons).
+        image and its rotated and shifted copy fall in one component. Benchmark suite (seeds
+        0, 1, 2, 2 threads): MNIST-10k 0.710 / 0.784 / 0.743 with it against 0.622 / 0.526 /
+        0.603 without, the digits images 0.913 / 0.932 / 0.933 against 0.792 / 0.777 / 0.800,
+        for about 10 % more time per update (``docs/amm.md``). 0 disables it; it has no effect
+        without an augmentation (tables, perceptrons).
     augmentation : {"auto", "affine", "wide-affine"} or None, default="auto"
         The transform ``T`` of the consistency term (``augmentation_`` holds the choice):
         each image rotated and shifted by its own random amount, up to 25 degrees and 10 % of
@@ -191,8 +192,8 @@ class AMMClustering(BaseGANClustering):
     n_iter_, converged_, restart_scores_, history_, image_shape_, scaler_, device_, engine_, n_features_in_
         As in :class:`GANEMClustering`; ``history_`` holds ``loss_d`` and ``loss_g`` (and
         ``loss_cycle``, ``loss_rec``, ``loss_consistency`` when those terms are on),
-        ``cluster_sizes``, ``label_change`` and the game's diagnostics, measured on 256 fixed rows after each
-        epoch: ``grad_ratio_zx`` (the critic's gradient norm with respect to z over that with
+        ``cluster_sizes``, ``label_change`` and the game's diagnostics, measured on 256 fixed
+        rows after each epoch: ``grad_ratio_zx`` (the critic's gradient norm with respect to z over that with
         respect to x), ``z_norm_inferred`` and ``z_norm_prior`` (mean norms of inferred and
         prior codes), ``z_own_component`` (share of codes nearest their own component's
         mean), ``sigma_y`` and ``mu_y_spread`` (the noise of Eq. 8 against the spread of the

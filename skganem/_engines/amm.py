@@ -7,7 +7,9 @@ Synthesis side p(x, y, z) = p(y) p(z|y) p(x|y, z) (Eq. 11): a multinomial p(y), 
 prior ``z = G_z(y) + ExpN(zeros)`` of Table 4 (learned by Eq. 12, or fixed means), and the
 decoder G_x(y, z). One joint
 discriminator D(x, y, z) plays the game of Eq. 13 with the gradient penalty of Eq. 18.
-SAMM adds the labeled game of Eq. 14 (Algorithm 2).
+SAMM adds the labeled game of Eq. 14 (Algorithm 2). The generators' loss may add our terms:
+the latent cycle, the reconstruction and, on images, the consistency of ``mu_y`` between a
+real image and a rotated and shifted copy.
 """
 
 from __future__ import annotations
@@ -367,7 +369,7 @@ class AMMEngine(Engine):
     def _consistency_term(self, x, mu_y, meter):
         """``consistency_weight * CE(softmax(mu_y(x)), mu_y(T(x)))`` for transformed copies
         ``T(x)`` of the real rows (ours): the encoder names the same component for an image
-        and its slightly rotated and shifted copy."""
+        and its rotated and shifted copy."""
         con = _losses.consistency_loss(mu_y, self.enc(self.augment(x))[1])
         meter.add("loss_consistency", con)
         return self.config.consistency_weight * con
