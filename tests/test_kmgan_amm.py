@@ -218,6 +218,53 @@ def test_amm_consistency_term_on_images_only(blobs, images, monkeypatch):
         AMMClustering(n_clusters=3, augmentation="affine").fit(X)
 
 
+def test_hard_categorical_draws_one_hot_with_softmax_gradient():
+    """``y_sampling="hard"``: one-hot draws at the frequencies of ``softmax(logits)``, and
+    the gradient of the probabilities (straight-through)."""
+    from skganem._engines.amm import hard_categorical
+
+    torch.manual_seed(0)
+    logits = torch.tensor([[2.0, 0.0, -1.0]]).repeat(20000, 1).requires_grad_(True)
+    y = hard_categorical(logits)
+    one_hot = y.detach().round()  # the value is one-hot up to rounding of ``+ p - p``
+    assert torch.allclose(y.detach(), one_hot, atol=1e-6)
+    assert set(one_hot.unique().tolist()) == {0.0, 1.0}
+    assert torch.equal(one_hot.sum(1), torch.ones(20000))
+    probs = torch.softmax(logits[0].detach(), dim=0)
+    assert torch.allclose(one_hot.mean(0), probs, atol=0.015)
+    w = torch.tensor([1.0, -2.0, 0.5])
+    (y * w).sum().backward()
+    ref = logits.detach().clone().requires_grad_(True)
+    (torch.softmax(ref, dim=1) * w).sum().backward()
+    assert torch.allclose(logits.grad, ref.grad)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_amm_y_sampling_hard_on_images(blobs, images):
+    """``y_sampling="auto"``: the critic sees one-hot draws of the encoder's clusters on
+    images, the relaxed ``y`` of Eq. 8-9 on tables; an unknown value is refused."""
+    X8, _ = images
+    est = tiny(AMMClustering, n_clusters=2, conv_channels=(4, 8), random_state=0).fit(X8)
+    assert est.y_sampling_ == "hard" and est.engine_.enc.hard_y
+    x = torch.rand(16, 1, 8, 8, device=est.engine_.device) * 2 - 1
+    enc = est.engine_.enc.train()
+    with torch.no_grad():
+        y = enc(x)[0].float()
+    assert torch.allclose(y, y.round(), atol=1e-6)  # one-hot up to rounding
+    assert torch.equal(y.round().sum(1), torch.ones(16, device=y.device))
+    relaxed = tiny(AMMClustering, n_clusters=2, conv_channels=(4, 8), random_state=0,
+                   y_sampling="relaxed").fit(X8)
+    assert relaxed.y_sampling_ == "relaxed" and not relaxed.engine_.enc.hard_y
+    with torch.no_grad():
+        y = relaxed.engine_.enc.train()(x)[0].float()
+    assert ((y > 1e-3) & (y < 1 - 1e-3)).any()  # softmax of noisy logits: not one-hot
+    X, _ = blobs
+    table = tiny(AMMClustering, n_clusters=3, random_state=0).fit(X)
+    assert table.y_sampling_ == "relaxed" and not table.engine_.enc.hard_y
+    with pytest.raises(ValueError, match="y_sampling"):
+        AMMClustering(n_clusters=3, y_sampling="gumbel").fit(X)
+
+
 def test_paper_game_without_cycle_terms(blobs):
     X, _ = blobs
     ours = tiny(AMMClustering, random_state=0).fit(X)

@@ -2,7 +2,8 @@
 
 Inference side G_z(x) G_y(x, G_z(x)) (Table 3): an encoder trunk f(x), the head G_z giving
 ``z = mu_z + sigma_z * eps`` (Eq. 10) from f(x) alone, and the head G_y giving
-``h_y = mu_y + sigma_y * eps`` and ``y = softmax(h_y)`` (Eq. 8, 9) from f(x) and mu_z.
+``h_y = mu_y + sigma_y * eps`` and ``y = softmax(h_y)`` (Eq. 8, 9) from f(x) and mu_z, or
+a one-hot draw from ``softmax(mu_y)`` with a straight-through gradient (``y_sampling="hard"``).
 Synthesis side p(x, y, z) = p(y) p(z|y) p(x|y, z) (Eq. 11): a multinomial p(y), the mixture
 prior ``z = G_z(y) + ExpN(zeros)`` of Table 4 (learned by Eq. 12, or fixed means), and the
 decoder G_x(y, z). One joint
@@ -56,6 +57,17 @@ class AMMConfig:
     consistency_weight: float = 0.0
     augmentation: str | None = None  # of the consistency term's copies
     image_shape: tuple | None = None
+    y_sampling: str = "relaxed"  # "relaxed": Eq. 8-9; "hard": straight-through one-hot draw
+
+
+def hard_categorical(logits):
+    """A one-hot draw from ``Categorical(softmax(logits))`` with the straight-through
+    gradient of ``softmax(logits)`` (Bengio et al., 2013): the forward value is the one-hot
+    row, the backward pass differentiates the probabilities."""
+    soft = torch.softmax(logits, dim=1)
+    pick = torch.multinomial(soft.detach(), 1).squeeze(1)
+    hard = F.one_hot(pick, soft.shape[1]).to(soft.dtype)
+    return hard + soft - soft.detach()
 
 
 class _Inference(nn.Module):
@@ -63,15 +75,17 @@ class _Inference(nn.Module):
 
     The z stream sees only x: ``z = mu_z(x) + sigma_z(x) * eps`` (Eq. 10). The y stream
     sees x and the z stream: ``h_y = mu_y(x, z stream) + sigma_y * eps``, ``y = softmax(h_y)``
-    (Eq. 8, 9). With ``paper_nets`` the streams are Table 3's two interleaved conv nets
+    (Eq. 8, 9), or with ``hard_y`` a one-hot draw from ``softmax(mu_y)`` with the
+    straight-through gradient (:func:`hard_categorical`; ``sigma_y`` is then unused). With ``paper_nets`` the streams are Table 3's two interleaved conv nets
     (:class:`~skganem._engines._amm_paper.PaperInference`). Otherwise both heads share one
     trunk f(x) (the library's conv nets or perceptrons): ``mu_z`` comes from f(x) and the y
     head reads f(x) and ``mu_z``, which keeps the factorization at the cost of one trunk.
     """
 
     def __init__(self, sample_shape, k, latent, spec, dropout, batchnorm, sigma_y_max=None,
-                 paper_nets=False):
+                 paper_nets=False, hard_y=False):
         super().__init__()
+        self.hard_y = hard_y
         # bound of log sigma_y^2 (None: unbounded, as in the paper)
         self.logvar_y_max = None if sigma_y_max is None else 2.0 * math.log(sigma_y_max)
         if paper_nets:
@@ -111,8 +125,13 @@ class _Inference(nn.Module):
             mu_y, logvar_y = self._y_logits(x, state, mu_z)
             if self.logvar_y_max is not None:
                 logvar_y = logvar_y.clamp(max=self.logvar_y_max)
-            h_y = mu_y + torch.exp(0.5 * logvar_y) * torch.randn_like(mu_y) if noise else mu_y
-            y = torch.softmax(h_y, dim=1)
+            if not noise:
+                y = torch.softmax(mu_y, dim=1)
+            elif self.hard_y:
+                y = hard_categorical(mu_y)
+            else:
+                y = torch.softmax(mu_y + torch.exp(0.5 * logvar_y) * torch.randn_like(mu_y),
+                                  dim=1)
         return (y, mu_y, z, mu_z, logvar_y) if full else (y, mu_y, z, mu_z)
 
 
@@ -191,7 +210,7 @@ class AMMEngine(Engine):
         k, latent = cfg.n_clusters, cfg.n_components
         self.enc = _Inference(self.sample_shape, k, latent, cfg.spec, cfg.dropout,
                               cfg.batchnorm and cfg.spec.kind == "conv", cfg.sigma_y_max,
-                              cfg.paper_nets)
+                              cfg.paper_nets, hard_y=cfg.y_sampling == "hard")
         if cfg.paper_nets:  # Tables 5 and 6
             self.dec = PaperDecoder(k, latent, self.sample_shape, cfg.dropout)
             self.D = PaperCritic(self.sample_shape, k, latent, cfg.dropout)
