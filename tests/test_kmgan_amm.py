@@ -240,27 +240,27 @@ def test_hard_categorical_draws_one_hot_with_softmax_gradient():
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-def test_amm_y_sampling_hard_on_images(blobs, images):
-    """``y_sampling="auto"``: the critic sees one-hot draws of the encoder's clusters on
-    images, the relaxed ``y`` of Eq. 8-9 on tables; an unknown value is refused."""
+def test_amm_y_sampling(blobs, images):
+    """``y_sampling="hard"``: the critic sees one-hot draws of the encoder's clusters, on
+    images and tables; the default keeps the relaxed ``y`` of Eq. 8-9; an unknown value is
+    refused."""
     X8, _ = images
-    est = tiny(AMMClustering, n_clusters=2, conv_channels=(4, 8), random_state=0).fit(X8)
-    assert est.y_sampling_ == "hard" and est.engine_.enc.hard_y
+    est = tiny(AMMClustering, n_clusters=2, conv_channels=(4, 8), random_state=0,
+               y_sampling="hard").fit(X8)
+    assert est.engine_.enc.hard_y
     x = torch.rand(16, 1, 8, 8, device=est.engine_.device) * 2 - 1
-    enc = est.engine_.enc.train()
     with torch.no_grad():
-        y = enc(x)[0].float()
+        y = est.engine_.enc.train()(x)[0].float()
     assert torch.allclose(y, y.round(), atol=1e-6)  # one-hot up to rounding
     assert torch.equal(y.round().sum(1), torch.ones(16, device=y.device))
-    relaxed = tiny(AMMClustering, n_clusters=2, conv_channels=(4, 8), random_state=0,
-                   y_sampling="relaxed").fit(X8)
-    assert relaxed.y_sampling_ == "relaxed" and not relaxed.engine_.enc.hard_y
+    relaxed = tiny(AMMClustering, n_clusters=2, conv_channels=(4, 8), random_state=0).fit(X8)
+    assert not relaxed.engine_.enc.hard_y
     with torch.no_grad():
         y = relaxed.engine_.enc.train()(x)[0].float()
     assert ((y > 1e-3) & (y < 1 - 1e-3)).any()  # softmax of noisy logits: not one-hot
     X, _ = blobs
-    table = tiny(AMMClustering, n_clusters=3, random_state=0).fit(X)
-    assert table.y_sampling_ == "relaxed" and not table.engine_.enc.hard_y
+    table = tiny(AMMClustering, n_clusters=3, random_state=0, y_sampling="hard").fit(X)
+    assert table.engine_.enc.hard_y and np.isfinite(table.history_[-1]["loss_g"])
     with pytest.raises(ValueError, match="y_sampling"):
         AMMClustering(n_clusters=3, y_sampling="gumbel").fit(X)
 

@@ -65,7 +65,7 @@ def hard_categorical(logits):
     gradient of ``softmax(logits)`` (Bengio et al., 2013): the forward value is the one-hot
     row, the backward pass differentiates the probabilities."""
     soft = torch.softmax(logits, dim=1)
-    pick = torch.multinomial(soft.detach(), 1).squeeze(1)
+    pick = torch.multinomial(soft.detach().float(), 1).squeeze(1)
     hard = F.one_hot(pick, soft.shape[1]).to(soft.dtype)
     return hard + soft - soft.detach()
 
