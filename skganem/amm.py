@@ -156,7 +156,7 @@ class AMMClustering(BaseGANClustering):
         where Eq. 8-9's noise, raised by the encoder until it makes ``y`` one-hot (see
         ``sigma_y_max``), hides it; ``sigma_y`` and ``sigma_y_max`` are then unused. On
         MNIST-10k images it gave 0.897 / 0.805 / 0.722 (seeds 0 / 1 / 2, one thread per fit)
-        but 0.675 / 0.678 on seeds 0 / 1 in the benchmark suite (2 threads), against
+        but 0.675 / 0.678 / 0.677 in the benchmark suite (2 threads), against
         0.710 / 0.784 / 0.743 with ``"relaxed"`` there: no better on average and more
         variable, so the paper's draw stays the default (``docs/amm.md``).
     predict_method : {"encoder", "bayes"}, default="encoder"
@@ -248,9 +248,8 @@ class AMMClustering(BaseGANClustering):
                  dropout=0.2, sigma_y_max=None, prior="learned", cluster_weights="auto",
                  init="random", consistency_weight=1.0, augmentation="auto",
                  y_sampling="relaxed", predict_method="encoder", semi_supervised=False,
-                 warm_start=False, checkpoint_path=None, checkpoint_every=1, device="auto", precision="auto",
-                 compile=False, random_state=None,
-                 verbose=0):
+                 warm_start=False, checkpoint_path=None, checkpoint_every=1, device="auto",
+                 precision="auto", compile=False, random_state=None, verbose=0):
         super().__init__(n_clusters, n_components=n_components, image_shape=image_shape,
                          architecture=architecture, hidden_dims=hidden_dims,
                          conv_channels=conv_channels, batch_size=batch_size, n_iter=n_iter,

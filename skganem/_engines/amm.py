@@ -76,7 +76,8 @@ class _Inference(nn.Module):
     The z stream sees only x: ``z = mu_z(x) + sigma_z(x) * eps`` (Eq. 10). The y stream
     sees x and the z stream: ``h_y = mu_y(x, z stream) + sigma_y * eps``, ``y = softmax(h_y)``
     (Eq. 8, 9), or with ``hard_y`` a one-hot draw from ``softmax(mu_y)`` with the
-    straight-through gradient (:func:`hard_categorical`; ``sigma_y`` is then unused). With ``paper_nets`` the streams are Table 3's two interleaved conv nets
+    straight-through gradient (:func:`hard_categorical`; ``sigma_y`` is then unused). With
+    ``paper_nets`` the streams are Table 3's two interleaved conv nets
     (:class:`~skganem._engines._amm_paper.PaperInference`). Otherwise both heads share one
     trunk f(x) (the library's conv nets or perceptrons): ``mu_z`` comes from f(x) and the y
     head reads f(x) and ``mu_z``, which keeps the factorization at the cost of one trunk.
