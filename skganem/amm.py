@@ -205,11 +205,12 @@ class AMMClustering(BaseGANClustering):
         As in :class:`GANEMClustering`; ``history_`` holds ``loss_d`` and ``loss_g`` (and
         ``loss_cycle``, ``loss_rec``, ``loss_consistency`` when those terms are on),
         ``cluster_sizes``, ``label_change`` and the game's diagnostics, measured on 256 fixed
-        rows after each epoch: ``grad_ratio_zx`` (the critic's gradient norm with respect to z over that with
-        respect to x), ``z_norm_inferred`` and ``z_norm_prior`` (mean norms of inferred and
-        prior codes), ``z_own_component`` (share of codes nearest their own component's
-        mean), ``sigma_y`` and ``mu_y_spread`` (the noise of Eq. 8 against the spread of the
-        logits); ``docs/amm.md`` explains how to read them.
+        rows after each epoch: ``grad_ratio_zx`` (the critic's gradient norm with respect to
+        z over that with respect to x), ``z_norm_inferred`` and ``z_norm_prior`` (mean norms
+        of inferred and prior codes), ``z_own_component`` (share of codes nearest their own
+        component's mean), ``sigma_y`` and ``mu_y_spread`` (the noise of Eq. 8 against the
+        spread of the logits; the noise is unused with ``y_sampling="hard"``);
+        ``docs/amm.md`` explains how to read them.
 
     Examples
     --------

@@ -161,10 +161,11 @@ class GANEMClustering(BaseGANClustering):
         (DEC-DA's augmentation, as ``KMGAN``'s pretraining uses it), so that the E-net's
         classes do not hinge on slant or position (ours, not the paper's). Needs images whose
         class survives small rotations and shifts, such as handwritten digits; pass None for
-        images where it does not; ``"wide-affine"`` rotates by up to 25 degrees. Benchmark suite (seeds 0, 1, 2, 2 threads): on 10,000 MNIST
-        images ACC 0.936 / 0.921 / 0.874, and 0.931 / 0.832 / 0.948 on another floating-point
-        path where None gave 0.807 / 0.839 / 0.839; on the 8x8 digits (one run, ``n_init=1``)
-        0.828 / 0.875 / 0.879 against 0.826 / 0.829 / 0.843 with None (``docs/ganem.md``).
+        images where it does not; ``"wide-affine"`` rotates by up to 25 degrees. Benchmark
+        suite (seeds 0, 1, 2, 2 threads): on 10,000 MNIST images ACC 0.936 / 0.921 / 0.874,
+        and 0.931 / 0.832 / 0.948 on another floating-point path where None gave
+        0.807 / 0.839 / 0.839; on the 8x8 digits (one run, ``n_init=1``) 0.828 / 0.875 /
+        0.879 against 0.826 / 0.829 / 0.843 with None (``docs/ganem.md``).
     clip_value : float or None, default=None
         Bound of the generator's weight clipping (Sec. 4.4); None disables it (as the
         authors' code does).
