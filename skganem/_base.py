@@ -43,8 +43,15 @@ INFERENCE_BATCH_SIZE = 1024
 #: ``n_init="auto"`` restarts tables (and, for estimators that say so, image sets) of at most
 #: this many rows.
 AUTO_RESTART_ROWS = 5000
-#: Rows on which restarts are compared (the silhouette costs their count squared).
+#: Rows on which restarts are compared by the silhouette (which costs their count squared).
 RESTART_SCORE_ROWS = 2000
+#: Rows on which restarts are compared by the mean confidence (linear in their count).
+RESTART_CONFIDENCE_ROWS = 20000
+
+
+def _evenly_spaced(n: int, at_most: int) -> np.ndarray:
+    """At most ``at_most`` evenly spaced indices into ``range(n)``."""
+    return np.unique(np.linspace(0, n - 1, min(n, at_most)).astype(np.int64))
 
 
 def infer_image_shape(X: np.ndarray, max_rows: int = 2000) -> tuple[int, int] | None:
@@ -212,9 +219,9 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
 
     #: Widths of the paper's networks, selected by ``architecture="paper"`` (per method).
     _paper_spec = NetSpec("conv", (1024,), (64, 128, 256), ())
-    #: Whether ``n_init="auto"`` also restarts image sets of at most ``AUTO_RESTART_ROWS``
-    #: rows (tables of that size always get restarts). Per method, as measured.
-    _auto_restart_images = False
+    #: ``n_init="auto"`` restarts image sets of at most this many rows (tables of at most
+    #: ``AUTO_RESTART_ROWS`` always get restarts). Per method, as measured.
+    _auto_restart_image_rows = 0
     #: The values of the ``"auto"`` schedule parameters by network kind (``"mlp"``,
     #: ``"conv"``), resolved into ``schedule_`` when the engine is made (per method).
     _schedules: dict = {}
@@ -482,18 +489,17 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
         return self
 
     def _resolve_n_init(self, n_samples: int) -> int:
-        """Training runs of this fit: ``n_init``, or for ``"auto"`` 3 on data of at most
-        ``AUTO_RESTART_ROWS`` rows without a checkpoint (tables, and images where
-        ``_auto_restart_images``), else 1."""
+        """Training runs of this fit: ``n_init``, or for ``"auto"`` 3 on tables of at most
+        ``AUTO_RESTART_ROWS`` rows and on image sets of at most ``_auto_restart_image_rows``,
+        without a checkpoint, else 1."""
         if self.n_init != "auto":
             if self.n_init > 1 and self.checkpoint_path is not None:
                 raise ValueError(
                     f"checkpoint_path saves one training run, but n_init={self.n_init} "
                     "asks for several: set n_init=1 to checkpoint.")
             return self.n_init
-        restarted = self.image_shape_ is None or self._auto_restart_images
-        small = restarted and n_samples <= AUTO_RESTART_ROWS
-        return 3 if small and self.checkpoint_path is None else 1
+        limit = AUTO_RESTART_ROWS if self.image_shape_ is None else self._auto_restart_image_rows
+        return 3 if n_samples <= limit and self.checkpoint_path is None else 1
 
     def _restart(self, X, labels, seed, device, restart, n_init, progress=None) -> dict:
         """Run ``restart`` of ``n_init`` from its own generator, with its score."""
@@ -559,19 +565,32 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
                 "labels": self._proba(data).argmax(axis=1), "converged": converged,
                 "n_iter": n_iter, "n_new": len(new)}
 
+    def _restart_criterion(self) -> str:
+        """What ranks restarts of this fit: ``"silhouette"`` (of the labels on
+        :meth:`transform`) or ``"confidence"`` (the mean largest :meth:`predict_proba`)."""
+        return "silhouette"
+
     def _restart_score(self, data, labels) -> tuple[bool, float]:
         """How a run ranks among restarts: runs without empty or near-empty clusters first,
-        then the silhouette of its clusters on its own embedding (:meth:`transform`), on at
-        most ``RESTART_SCORE_ROWS`` evenly spaced rows."""
+        then :meth:`_restart_criterion`: the silhouette of its clusters on its own embedding
+        (:meth:`transform`), on at most ``RESTART_SCORE_ROWS`` evenly spaced rows, or its
+        mean largest cluster probability on at most ``RESTART_CONFIDENCE_ROWS``."""
         n = labels.shape[0]
-        rows = np.unique(np.linspace(0, n - 1, min(n, RESTART_SCORE_ROWS)).astype(np.int64))
         self.engine_.eval()
-        emb = batched_inference(self.engine_.transform, data, INFERENCE_BATCH_SIZE, rows=rows)
-        sub = labels[rows]
-        sil = -1.0
-        if 2 <= len(np.unique(sub)) < len(sub) and np.all(np.isfinite(emb)):
-            sil = float(silhouette_score(emb.astype(np.float64), sub))
-        return (not degenerate_clusters(labels, self.n_clusters), sil)
+        score = -1.0
+        if self._restart_criterion() == "confidence":
+            rows = _evenly_spaced(n, RESTART_CONFIDENCE_ROWS)
+            proba = batched_inference(self._proba_fn(), data, INFERENCE_BATCH_SIZE, rows=rows)
+            if np.all(np.isfinite(proba)):
+                score = float(proba.max(axis=1).mean())
+        else:
+            rows = _evenly_spaced(n, RESTART_SCORE_ROWS)
+            emb = batched_inference(self.engine_.transform, data, INFERENCE_BATCH_SIZE,
+                                    rows=rows)
+            sub = labels[rows]
+            if 2 <= len(np.unique(sub)) < len(sub) and np.all(np.isfinite(emb)):
+                score = float(silhouette_score(emb.astype(np.float64), sub))
+        return (not degenerate_clusters(labels, self.n_clusters), score)
 
     def _warn_if_degenerate(self, labels) -> None:
         """``ConvergenceWarning`` naming the empty or near-empty clusters of ``labels_``."""

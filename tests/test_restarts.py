@@ -107,10 +107,44 @@ def test_n_init_auto_restarts_small_tables_and_small_ganem_image_sets(cls, blobs
 @pytest.mark.parametrize("cls", ESTIMATOR_CLASSES)
 def test_n_init_auto_keeps_one_run_above_the_row_limit(cls, blobs, images, monkeypatch):
     monkeypatch.setattr("skganem._base.AUTO_RESTART_ROWS", 50)
+    monkeypatch.setattr(GANEMClustering, "_auto_restart_image_rows", 50)
     runs = _record_runs(monkeypatch)
-    for X in (blobs[0], images[0]):  # 150 table rows, 60 images: both above the limit
+    for X in (blobs[0], images[0]):  # 150 table rows, 60 images: both above the limits
         tiny(cls, n_clusters=2, n_init="auto", random_state=0, architecture="auto").fit(X)
     assert len(runs) == 2
+
+
+@pytest.mark.parametrize("cls", ESTIMATOR_CLASSES)
+def test_n_init_auto_image_limit_is_the_estimators_own(cls, blobs, images, monkeypatch):
+    monkeypatch.setattr("skganem._base.AUTO_RESTART_ROWS", 50)  # tables: 150 rows too many
+    runs = _record_runs(monkeypatch)
+    tiny(cls, n_clusters=3, n_init="auto", random_state=0).fit(blobs[0])
+    assert len(runs) == 1
+    runs.clear()
+    est = tiny(cls, n_clusters=2, n_init="auto", random_state=0, architecture="auto")
+    est.fit(images[0])  # 60 images: within GAN-EM's limit for image sets (20,000 rows)
+    expected = 3 if cls is GANEMClustering else 1
+    assert len(runs) == expected and est.restart_scores_.shape == (expected,)
+
+
+def test_ganem_ranks_image_runs_by_confidence_and_table_runs_by_silhouette(blobs, images,
+                                                                          monkeypatch):
+    from sklearn.metrics import silhouette_score
+    runs = _record_runs(monkeypatch)
+    Xi = images[0]
+    est = tiny(GANEMClustering, n_clusters=2, n_init=2, random_state=0).fit(Xi)
+    assert len(runs) == 2
+    kept = int(np.argmax(est.restart_scores_))
+    # the kept run's score is its mean largest cluster probability on the training images
+    np.testing.assert_allclose(est.restart_scores_[kept],
+                               est.predict_proba(Xi).max(axis=1).mean(), rtol=1e-5)
+    assert np.all((est.restart_scores_ >= 0.5) & (est.restart_scores_ <= 1))
+    runs.clear()
+    X = blobs[0]
+    est = tiny(GANEMClustering, n_clusters=3, n_init=2, random_state=0).fit(X)
+    kept = int(np.argmax(est.restart_scores_))
+    np.testing.assert_allclose(est.restart_scores_[kept],
+                               silhouette_score(est.transform(X), est.labels_), rtol=1e-5)
 
 
 def test_n_init_and_checkpoint(blobs, tmp_path, monkeypatch):
