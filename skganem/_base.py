@@ -219,9 +219,10 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
 
     #: Widths of the paper's networks, selected by ``architecture="paper"`` (per method).
     _paper_spec = NetSpec("conv", (1024,), (64, 128, 256), ())
-    #: ``n_init="auto"`` restarts image sets of at most this many rows (tables of at most
-    #: ``AUTO_RESTART_ROWS`` always get restarts). Per method, as measured.
-    _auto_restart_image_rows = 0
+    #: Runs that ``n_init="auto"`` makes on image sets: ``(at most rows, runs)`` pairs, the
+    #: first that holds the data applying; none: one run (tables of at most
+    #: ``AUTO_RESTART_ROWS`` always get 3). Per method, as measured.
+    _auto_image_restarts: tuple = ()
     #: The values of the ``"auto"`` schedule parameters by network kind (``"mlp"``,
     #: ``"conv"``), resolved into ``schedule_`` when the engine is made (per method).
     _schedules: dict = {}
@@ -489,17 +490,20 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
         return self
 
     def _resolve_n_init(self, n_samples: int) -> int:
-        """Training runs of this fit: ``n_init``, or for ``"auto"`` 3 on tables of at most
-        ``AUTO_RESTART_ROWS`` rows and on image sets of at most ``_auto_restart_image_rows``,
-        without a checkpoint, else 1."""
+        """Training runs of this fit: ``n_init``, or for ``"auto"`` without a checkpoint 3 on
+        tables of at most ``AUTO_RESTART_ROWS`` rows and on image sets what
+        ``_auto_image_restarts`` gives, else 1."""
         if self.n_init != "auto":
             if self.n_init > 1 and self.checkpoint_path is not None:
                 raise ValueError(
                     f"checkpoint_path saves one training run, but n_init={self.n_init} "
                     "asks for several: set n_init=1 to checkpoint.")
             return self.n_init
-        limit = AUTO_RESTART_ROWS if self.image_shape_ is None else self._auto_restart_image_rows
-        return 3 if n_samples <= limit and self.checkpoint_path is None else 1
+        if self.checkpoint_path is not None:
+            return 1
+        if self.image_shape_ is None:
+            return 3 if n_samples <= AUTO_RESTART_ROWS else 1
+        return next((runs for rows, runs in self._auto_image_restarts if n_samples <= rows), 1)
 
     def _restart(self, X, labels, seed, device, restart, n_init, progress=None) -> dict:
         """Run ``restart`` of ``n_init`` from its own generator, with its score."""

@@ -272,11 +272,10 @@ class GANEMClustering(BaseGANClustering):
     (2, 3)
     """
 
-    #: Image sets of up to 20,000 rows get restarts too (``n_init="auto"``), ranked by the
-    #: E-net's mean confidence: over all triples of twelve single runs the kept run averaged
-    #: 0.935 on MNIST-10k (0.912 for one run) and 0.905 on the digits (0.881;
-    #: ``docs/ganem.md``, "Restarts").
-    _auto_restart_image_rows = 20000
+    #: Image sets get restarts too (``n_init="auto"``), ranked by the E-net's mean
+    #: confidence: 3 runs up to 5,000 rows, 2 up to 20,000, where a run takes minutes on a
+    #: CPU (``docs/ganem.md``, "Restarts").
+    _auto_image_restarts = ((5000, 3), (20000, 2))
     _schedules = SCHEDULES
 
     def _restart_criterion(self) -> str:

@@ -107,7 +107,7 @@ def test_n_init_auto_restarts_small_tables_and_small_ganem_image_sets(cls, blobs
 @pytest.mark.parametrize("cls", ESTIMATOR_CLASSES)
 def test_n_init_auto_keeps_one_run_above_the_row_limit(cls, blobs, images, monkeypatch):
     monkeypatch.setattr("skganem._base.AUTO_RESTART_ROWS", 50)
-    monkeypatch.setattr(GANEMClustering, "_auto_restart_image_rows", 50)
+    monkeypatch.setattr(GANEMClustering, "_auto_image_restarts", ((50, 3),))
     runs = _record_runs(monkeypatch)
     for X in (blobs[0], images[0]):  # 150 table rows, 60 images: both above the limits
         tiny(cls, n_clusters=2, n_init="auto", random_state=0, architecture="auto").fit(X)
@@ -115,16 +115,26 @@ def test_n_init_auto_keeps_one_run_above_the_row_limit(cls, blobs, images, monke
 
 
 @pytest.mark.parametrize("cls", ESTIMATOR_CLASSES)
-def test_n_init_auto_image_limit_is_the_estimators_own(cls, blobs, images, monkeypatch):
+def test_n_init_auto_two_runs_on_larger_ganem_image_sets(cls, blobs, images, monkeypatch):
+    monkeypatch.setattr(GANEMClustering, "_auto_image_restarts", ((50, 3), (60, 2)))
     monkeypatch.setattr("skganem._base.AUTO_RESTART_ROWS", 50)  # tables: 150 rows too many
     runs = _record_runs(monkeypatch)
     tiny(cls, n_clusters=3, n_init="auto", random_state=0).fit(blobs[0])
     assert len(runs) == 1
     runs.clear()
     est = tiny(cls, n_clusters=2, n_init="auto", random_state=0, architecture="auto")
-    est.fit(images[0])  # 60 images: within GAN-EM's limit for image sets (20,000 rows)
-    expected = 3 if cls is GANEMClustering else 1
+    est.fit(images[0])  # 60 images: above GAN-EM's limit for 3 runs, within that for 2
+    expected = 2 if cls is GANEMClustering else 1
     assert len(runs) == expected and est.restart_scores_.shape == (expected,)
+
+
+def test_ganem_auto_restarts_by_image_set_size(monkeypatch):
+    est = GANEMClustering()
+    est.image_shape_ = (1, 28, 28)
+    assert [est._resolve_n_init(n) for n in (1797, 5000, 5001, 10000, 20000, 20001, 60000)] \
+        == [3, 3, 2, 2, 2, 1, 1]
+    est.image_shape_ = None  # tables
+    assert [est._resolve_n_init(n) for n in (5000, 5001, 10000)] == [3, 1, 1]
 
 
 def test_ganem_ranks_image_runs_by_confidence_and_table_runs_by_silhouette(blobs, images,
