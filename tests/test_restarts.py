@@ -128,11 +128,12 @@ def test_n_init_auto_two_runs_on_larger_ganem_image_sets(cls, blobs, images, mon
     assert len(runs) == expected and est.restart_scores_.shape == (expected,)
 
 
-def test_ganem_auto_restarts_by_image_set_size(monkeypatch):
+def test_ganem_auto_restarts_by_image_set_size():
     est = GANEMClustering()
     est.image_shape_ = (1, 28, 28)
-    assert [est._resolve_n_init(n) for n in (1797, 5000, 5001, 10000, 20000, 20001, 60000)] \
-        == [3, 3, 2, 2, 2, 1, 1]
+    assert [est._resolve_n_init(n) for n in (1797, 5000, 5001, 10000, 60000)] == [3, 3, 1, 1, 1]
+    est.set_params(n_init=2)
+    assert est._resolve_n_init(10000) == 2
     est.image_shape_ = None  # tables
     assert [est._resolve_n_init(n) for n in (5000, 5001, 10000)] == [3, 1, 1]
 
