@@ -132,10 +132,10 @@ def test_ganem_auto_restarts_by_image_set_size():
     est = GANEMClustering()
     est.image_shape_ = (1, 28, 28)
     assert [est._resolve_n_init(n) for n in (1797, 5000, 5001, 10000, 60000)] == [3, 3, 1, 1, 1]
-    est.set_params(n_init=2)
-    assert est._resolve_n_init(10000) == 2
     est.image_shape_ = None  # tables
     assert [est._resolve_n_init(n) for n in (5000, 5001, 10000)] == [3, 1, 1]
+    est.set_params(n_init=2)  # an explicit count holds for any data
+    assert est._resolve_n_init(10000) == 2
 
 
 def test_ganem_ranks_image_runs_by_confidence_and_table_runs_by_silhouette(blobs, images,
