@@ -107,7 +107,7 @@ class GANEMClustering(BaseGANClustering):
         by the silhouette raised the mean ACC over single runs on wine and breast cancer for all
         three estimators and changed it by at most 0.002 on the 64-column digits table; the
         silhouette on the input instead lowered it there by up to 0.044. On the 1,797 digits
-        images (seeds 0, 1, 2, 2 threads) three runs gave 0.938 / 0.892 / 0.930 in 121-208 s
+        images (seeds 0, 1, 2, 2 threads) three runs gave 0.938 / 0.890 / 0.930 in 137-139 s
         against 0.828 / 0.875 / 0.879 for one run (91-118 s). On a CPU with two or more torch
         threads the runs go side by side to the fitting process and worker processes, up to
         two processes per thread, with ``max(1, threads // processes)`` threads each; on a
