@@ -93,20 +93,20 @@ class GANEMClustering(BaseGANClustering):
     n_init : int or "auto", default="auto"
         Training runs, each from new networks and its own random stream; the fit keeps the
         best run, runs with an empty or near-empty cluster ranked last. On images the best
-        run is the one whose E-net is most confident: the largest mean of the largest
-        :meth:`predict_proba` (on at most 20,000 evenly spaced rows); on tables the one
-        whose clusters are best separated in its own embedding: the silhouette of its
-        labels on :meth:`transform` (on at most 2,000 evenly spaced rows). The scores are
-        in ``restart_scores_``. ``"auto"``: 3 for data of at most 5,000 rows, tables and
+        run is the one whose E-net is most confident: the largest mean over the rows of
+        each row's largest :meth:`predict_proba` (on at most 20,000 evenly spaced rows); on
+        tables the one whose clusters are best separated in its own embedding: the
+        silhouette of its labels on :meth:`transform` (on at most 2,000 evenly spaced rows).
+        The scores are in ``restart_scores_``. ``"auto"``: 3 for data of at most 5,000 rows, tables and
         images alike, where a run takes seconds to a few minutes, and 1 for larger data; 1
         whenever ``checkpoint_path`` is set (a checkpoint holds one run). Over twelve
         single runs on MNIST-10k (0.852-0.952, mean 0.912) the most confident of two
         averaged 0.928 and of three 0.935, for 1.75 and 2.6 times the time of one run on 2
         CPU cores (``docs/ganem.md``, "Restarts"). Measured on small tables
         through ``StandardScaler`` (``docs/benchmarks.md``), choosing the best of three runs
-        by the silhouette raised the mean ACC over single runs on wine and breast cancer for all
-        three estimators and changed it by at most 0.002 on the 64-column digits table; the
-        silhouette on the input instead lowered it there by up to 0.044. On the 1,797 digits
+        by the silhouette raised the mean ACC over single runs on wine and breast cancer for
+        all three estimators and changed it by at most 0.002 on the 64-column digits table;
+        the silhouette on the input instead lowered it there by up to 0.044. On the 1,797 digits
         images (seeds 0, 1, 2, 2 threads) three runs gave 0.938 / 0.890 / 0.930 in 137-139 s
         against 0.828 / 0.875 / 0.879 for one run (91-118 s). On a CPU with two or more torch
         threads the runs go side by side to the fitting process and worker processes, up to
@@ -284,12 +284,6 @@ class GANEMClustering(BaseGANClustering):
     _auto_image_restarts = ((5000, 3),)
     _schedules = SCHEDULES
 
-    def _restart_criterion(self) -> str:
-        # Images: the E-net's mean confidence, which ranked twelve runs each on MNIST-10k and
-        # on the digits at least as well as the silhouette, at a cost linear in the rows
-        # (docs/ganem.md, "Restarts"); tables: the silhouette, measured on them.
-        return "confidence" if self.image_shape_ is not None else "silhouette"
-
     _parameter_constraints: dict = {
         **BaseGANClustering._parameter_constraints,
         "noise_dim": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -350,6 +344,12 @@ class GANEMClustering(BaseGANClustering):
         self.init = init
         self.semi_supervised = semi_supervised
         self.label_tol = label_tol
+
+    def _restart_criterion(self) -> str:
+        # Images: the E-net's mean confidence, which ranked twelve runs each on MNIST-10k and
+        # on the digits at least as well as the silhouette, at a cost linear in the rows
+        # (docs/ganem.md, "Restarts"); tables: the silhouette, measured on them.
+        return "confidence" if self.image_shape_ is not None else "silhouette"
 
     def _make_engine(self, sample_shape, spec: NetSpec, device):
         self.schedule_ = sched = self._resolve_schedule(spec.kind)
