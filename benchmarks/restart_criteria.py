@@ -41,7 +41,7 @@ def measure(est, X, y, n_generated=2000, seed=123):
     engine, data = est.engine_, est._data(X)
     rec = {"acc": round(float(clustering_accuracy(y, labels)), 4),
            # the score n_init ranks runs by
-           "sil": est._restart_score(data, labels)[1],
+           "sil": est._embedding_silhouette(data, labels),
            "conf": float(est.predict_proba(X).max(axis=1).mean())}
     engine.eval()
     with torch.random.fork_rng(), torch.inference_mode():

@@ -45,13 +45,6 @@ INFERENCE_BATCH_SIZE = 1024
 AUTO_RESTART_ROWS = 5000
 #: Rows on which restarts are compared by the silhouette (which costs their count squared).
 RESTART_SCORE_ROWS = 2000
-#: Rows on which restarts are compared by the mean confidence (linear in their count).
-RESTART_CONFIDENCE_ROWS = 20000
-
-
-def _evenly_spaced(n: int, at_most: int) -> np.ndarray:
-    """At most ``at_most`` evenly spaced indices into ``range(n)``."""
-    return np.unique(np.linspace(0, n - 1, min(n, at_most)).astype(np.int64))
 
 
 def infer_image_shape(X: np.ndarray, max_rows: int = 2000) -> tuple[int, int] | None:
@@ -219,10 +212,9 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
 
     #: Widths of the paper's networks, selected by ``architecture="paper"`` (per method).
     _paper_spec = NetSpec("conv", (1024,), (64, 128, 256), ())
-    #: Runs that ``n_init="auto"`` makes on image sets: ``(at most rows, runs)`` pairs, the
-    #: first that holds the data applying; none: one run (tables of at most
-    #: ``AUTO_RESTART_ROWS`` always get 3). Per method, as measured.
-    _auto_image_restarts: tuple = ()
+    #: Whether ``n_init="auto"`` also restarts image sets of at most ``AUTO_RESTART_ROWS``
+    #: rows (tables of that size always get restarts). Per method, as measured.
+    _auto_restart_images = False
     #: The values of the ``"auto"`` schedule parameters by network kind (``"mlp"``,
     #: ``"conv"``), resolved into ``schedule_`` when the engine is made (per method).
     _schedules: dict = {}
@@ -490,26 +482,25 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
         return self
 
     def _resolve_n_init(self, n_samples: int) -> int:
-        """Training runs of this fit: ``n_init``, or for ``"auto"`` without a checkpoint 3 on
-        tables of at most ``AUTO_RESTART_ROWS`` rows and on image sets what
-        ``_auto_image_restarts`` gives, else 1."""
+        """Training runs of this fit: ``n_init``, or for ``"auto"`` 3 on data of at most
+        ``AUTO_RESTART_ROWS`` rows without a checkpoint (tables, and images where
+        ``_auto_restart_images``), else 1."""
         if self.n_init != "auto":
             if self.n_init > 1 and self.checkpoint_path is not None:
                 raise ValueError(
                     f"checkpoint_path saves one training run, but n_init={self.n_init} "
                     "asks for several: set n_init=1 to checkpoint.")
             return self.n_init
-        if self.checkpoint_path is not None:
-            return 1
-        if self.image_shape_ is None:
-            return 3 if n_samples <= AUTO_RESTART_ROWS else 1
-        return next((runs for rows, runs in self._auto_image_restarts if n_samples <= rows), 1)
+        restarted = self.image_shape_ is None or self._auto_restart_images
+        small = restarted and n_samples <= AUTO_RESTART_ROWS
+        return 3 if small and self.checkpoint_path is None else 1
 
     def _restart(self, X, labels, seed, device, restart, n_init, progress=None) -> dict:
         """Run ``restart`` of ``n_init`` from its own generator, with its score."""
         run = self._fit_run(X, labels, np.random.RandomState(seed), device, False, restart,
                             n_init, progress=progress)
-        run["score"] = self._restart_score(run.pop("data"), run["labels"])
+        run["score"] = self._restart_score(run.pop("data"), run["labels"],
+                                           run.pop("confidence"))
         # what the run fitted besides its engine (a schedule, for example)
         run["attributes"] = {k: v for k, v in vars(self).items()
                              if k.endswith("_") and k != "engine_"}
@@ -565,8 +556,11 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
             with torch.inference_mode():
                 engine.finalize(data)
         self._store_fit_state(engine, history)
+        proba = self._proba(data)
+        confidence = float(proba.max(axis=1).mean())
         return {"engine": engine, "history": history, "data": data,
-                "labels": self._proba(data).argmax(axis=1), "converged": converged,
+                "labels": proba.argmax(axis=1), "converged": converged,
+                "confidence": confidence if np.isfinite(confidence) else -1.0,
                 "n_iter": n_iter, "n_new": len(new)}
 
     def _restart_criterion(self) -> str:
@@ -574,27 +568,26 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
         :meth:`transform`) or ``"confidence"`` (the mean largest :meth:`predict_proba`)."""
         return "silhouette"
 
-    def _restart_score(self, data, labels) -> tuple[bool, float]:
+    def _restart_score(self, data, labels, confidence=None) -> tuple[bool, float]:
         """How a run ranks among restarts: runs without empty or near-empty clusters first,
         then :meth:`_restart_criterion`: the silhouette of its clusters on its own embedding
-        (:meth:`transform`), on at most ``RESTART_SCORE_ROWS`` evenly spaced rows, or its
-        mean largest cluster probability on at most ``RESTART_CONFIDENCE_ROWS``."""
-        n = labels.shape[0]
-        self.engine_.eval()
-        score = -1.0
-        if self._restart_criterion() == "confidence":
-            rows = _evenly_spaced(n, RESTART_CONFIDENCE_ROWS)
-            proba = batched_inference(self._proba_fn(), data, INFERENCE_BATCH_SIZE, rows=rows)
-            if np.all(np.isfinite(proba)):
-                score = float(proba.max(axis=1).mean())
-        else:
-            rows = _evenly_spaced(n, RESTART_SCORE_ROWS)
-            emb = batched_inference(self.engine_.transform, data, INFERENCE_BATCH_SIZE,
-                                    rows=rows)
-            sub = labels[rows]
-            if 2 <= len(np.unique(sub)) < len(sub) and np.all(np.isfinite(emb)):
-                score = float(silhouette_score(emb.astype(np.float64), sub))
+        (:meth:`_embedding_silhouette`) or ``confidence``, its mean largest cluster
+        probability on the training rows (from :meth:`_fit_run`)."""
+        score = (confidence if self._restart_criterion() == "confidence"
+                 else self._embedding_silhouette(data, labels))
         return (not degenerate_clusters(labels, self.n_clusters), score)
+
+    def _embedding_silhouette(self, data, labels) -> float:
+        """Silhouette of ``labels`` on :meth:`transform`, on at most ``RESTART_SCORE_ROWS``
+        evenly spaced rows (-1 where it is undefined or the embedding is not finite)."""
+        n = labels.shape[0]
+        rows = np.unique(np.linspace(0, n - 1, min(n, RESTART_SCORE_ROWS)).astype(np.int64))
+        self.engine_.eval()
+        emb = batched_inference(self.engine_.transform, data, INFERENCE_BATCH_SIZE, rows=rows)
+        sub = labels[rows]
+        if 2 <= len(np.unique(sub)) < len(sub) and np.all(np.isfinite(emb)):
+            return float(silhouette_score(emb.astype(np.float64), sub))
+        return -1.0
 
     def _warn_if_degenerate(self, labels) -> None:
         """``ConvergenceWarning`` naming the empty or near-empty clusters of ``labels_``."""

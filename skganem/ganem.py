@@ -93,11 +93,11 @@ class GANEMClustering(BaseGANClustering):
     n_init : int or "auto", default="auto"
         Training runs, each from new networks and its own random stream; the fit keeps the
         best run, runs with an empty or near-empty cluster ranked last. On images the best
-        run is the one whose E-net is most confident: the largest mean over the rows of
-        each row's largest :meth:`predict_proba` (on at most 20,000 evenly spaced rows); on
-        tables the one whose clusters are best separated in its own embedding: the
-        silhouette of its labels on :meth:`transform` (on at most 2,000 evenly spaced rows).
-        The scores are in ``restart_scores_``. ``"auto"``: 3 for data of at most 5,000 rows, tables and
+        run is the one whose E-net is most confident: the largest mean over the training
+        rows of each row's largest :meth:`predict_proba`; on tables the one whose clusters
+        are best separated in its own embedding: the silhouette of its labels on
+        :meth:`transform` (on at most 2,000 evenly spaced rows). The scores are in
+        ``restart_scores_``. ``"auto"``: 3 for data of at most 5,000 rows, tables and
         images alike, where a run takes seconds to a few minutes, and 1 for larger data; 1
         whenever ``checkpoint_path`` is set (a checkpoint holds one run). Over twelve
         single runs on MNIST-10k (0.852-0.952, mean 0.912) the most confident of two
@@ -106,8 +106,8 @@ class GANEMClustering(BaseGANClustering):
         through ``StandardScaler`` (``docs/benchmarks.md``), choosing the best of three runs
         by the silhouette raised the mean ACC over single runs on wine and breast cancer for
         all three estimators and changed it by at most 0.002 on the 64-column digits table;
-        the silhouette on the input instead lowered it there by up to 0.044. On the 1,797 digits
-        images (seeds 0, 1, 2, 2 threads) three runs gave 0.938 / 0.890 / 0.930 in 137-139 s
+        the silhouette on the input instead lowered it there by up to 0.044. On the 1,797
+        digits images (seeds 0, 1, 2, 2 threads) three runs gave 0.938 / 0.890 / 0.930 in 137-139 s
         against 0.828 / 0.875 / 0.879 for one run (91-118 s). On a CPU with two or more torch
         threads the runs go side by side to the fitting process and worker processes, up to
         two processes per thread, with ``max(1, threads // processes)`` threads each; on a
@@ -281,7 +281,7 @@ class GANEMClustering(BaseGANClustering):
     #: Image sets of up to 5,000 rows get 3 runs too (``n_init="auto"``), ranked by the
     #: E-net's mean confidence; on larger sets two runs took 1.75 times one run's time on 2
     #: CPU cores (``docs/ganem.md``, "Restarts"), so they get one.
-    _auto_image_restarts = ((5000, 3),)
+    _auto_restart_images = True
     _schedules = SCHEDULES
 
     _parameter_constraints: dict = {
