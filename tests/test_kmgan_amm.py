@@ -132,12 +132,31 @@ def test_kmgan_reduced_variant_runs_algorithm_2_as_published(blobs):
 
 def test_kmgan_centers_and_proba_semantics(blobs):
     X, _ = blobs
-    est = tiny(KMGAN, n_clusters=3, random_state=0).fit(X)
+    est = tiny(KMGAN, n_clusters=3, refine="kmeans", random_state=0).fit(X)
     assert est.cluster_centers_.shape == (3, est.n_components)
     F = est.transform(X)
     d2 = ((F[:, None, :] - est.cluster_centers_[None]) ** 2).sum(-1)
     np.testing.assert_array_equal(est.predict(X), d2.argmin(1))
-    np.testing.assert_allclose(est.predict_proba(X).argmax(1), d2.argmin(1))
+    expected = np.exp(-(d2 - d2.min(1, keepdims=True)) / est.temperature_)
+    np.testing.assert_allclose(est.predict_proba(X), expected / expected.sum(1, keepdims=True),
+                               rtol=1e-4, atol=1e-6)
+
+
+def test_kmgan_gmm_refine_is_a_gaussian_mixture_on_the_features(blobs):
+    X, _ = blobs
+    est = tiny(KMGAN, n_clusters=3, random_state=0).fit(X)  # refine="gmm" by default
+    proba = est.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(1), 1.0, rtol=1e-6)
+    np.testing.assert_array_equal(est.labels_, proba.argmax(1))
+    # EM's fixed point: each mean is the posterior-weighted mean of the features
+    F = est.transform(X).astype(np.float64)
+    means = proba.T @ F / proba.sum(0)[:, None]
+    scale = F.std(0).max()
+    np.testing.assert_allclose(est.cluster_centers_, means, atol=1e-2 * scale)
+    # the k-means centers the training used stay in the engine, apart from the mixture
+    kmeans = tiny(KMGAN, n_clusters=3, refine="kmeans", random_state=0).fit(X)
+    np.testing.assert_allclose(est.engine_.centers.cpu().numpy(), kmeans.cluster_centers_,
+                               rtol=1e-5)
 
 
 def test_kmgan_refinement_is_lloyd_on_the_final_features(blobs):

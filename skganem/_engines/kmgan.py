@@ -27,6 +27,7 @@ from .._device import batch_slices
 from .._networks import (Decoder, Encoder, NetSpec, batchnorm_layers, clip_weights_,
                          frozen_batchnorm_stats, frozen_params, init_weights)
 from ._base import Engine, LossMeter, epoch_batches, make_adam
+from ._gmm import fit_gmm, gmm_proba
 from ._kmeans import kmeans_plus_plus, lloyd, minibatch_kmeans_update_, nearest
 
 
@@ -52,6 +53,7 @@ class KMGANConfig:
     adversarial_weight: float = 1.0
     n_init: int = 10
     refine_iter: int = 0
+    refine: str = "kmeans"  # "gmm": a full-covariance Gaussian mixture from Lloyd's clusters
     augmentation: str | None = None
     image_shape: tuple | None = None
 
@@ -314,15 +316,22 @@ class KMGANEngine(Engine):
 
         The refinement (ours) runs Lloyd's k-means on D(X) of every training row from the
         game's centers: Algorithm 1 leaves them where the last mini-batch k-means step put
-        them. The temperature is the mean squared distance of the rows to their center.
+        them. With ``refine="gmm"`` a Gaussian mixture with full covariances is then fitted
+        by EM on the same features, started from Lloyd's clusters, and gives the soft
+        assignments. The temperature is the mean squared distance of the rows to their center.
         """
+        cfg = self.config
+        self.gmm_log_weights = self.gmm_means = self.gmm_prec_chol = None
         with torch.no_grad():
             chunks = (self._space(data.rows(sl)) for sl in batch_slices(data.n, 1024))
-            if self.config.refine_iter > 0 and self.config.variant == "feature":
+            if cfg.refine_iter > 0 and cfg.variant == "feature":
                 feats = torch.cat(list(chunks))
                 # in place: fit calls finalize under inference_mode, and a warm-started fit
                 # updates the centers in place again (an inference tensor would refuse that)
-                self.centers.copy_(lloyd(feats, self.centers, self.config.refine_iter))
+                self.centers.copy_(lloyd(feats, self.centers, cfg.refine_iter))
+                if cfg.refine == "gmm":
+                    self.gmm_log_weights, self.gmm_means, self.gmm_prec_chol = fit_gmm(
+                        feats, nearest(feats, self.centers), cfg.n_clusters, cfg.refine_iter)
                 chunks = feats.split(1024)  # the same features, not computed twice
             total = sum(float(torch.cdist(c, self.centers).pow(2).min(dim=1).values.sum())
                         for c in chunks)
@@ -335,6 +344,9 @@ class KMGANEngine(Engine):
                            compute_mode="donot_use_mm_for_euclid_dist").pow(2)
 
     def predict_proba(self, x):
+        if getattr(self, "gmm_means", None) is not None:
+            return gmm_proba(self._space(x), self.gmm_log_weights, self.gmm_means,
+                             self.gmm_prec_chol).float()
         return torch.softmax(-self.sq_distances(x) / self.temperature, dim=1)
 
     def transform(self, x):
@@ -344,7 +356,10 @@ class KMGANEngine(Engine):
         return self.G(self._noise(clusters.shape[0]))
 
     def extra_state(self):
-        return {"centers": self.centers, "temperature": self.temperature}
+        return {"centers": self.centers, "temperature": self.temperature,
+                "gmm_log_weights": getattr(self, "gmm_log_weights", None),
+                "gmm_means": getattr(self, "gmm_means", None),
+                "gmm_prec_chol": getattr(self, "gmm_prec_chol", None)}
 
     def training_state(self):
         return {"fake_centers": self.fake_centers, "counts": self.counts,
