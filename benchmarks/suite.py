@@ -241,15 +241,18 @@ def fit_one(dataset, method, seed, device="auto", n_iter=None, mnist=None):
                                      if issubclass(w.category, ConvergenceWarning)])
     if X_test is not None:
         rec.update(_scores(y_test, pred_test, "test_"))
-    if method == "amm":  # the other scoring of the same fit (Eq. 19 against the encoder)
+    if method == "amm":  # the other scorings of the same fit (encoder, Eq. 19, mixture)
         from skganem import clustering_accuracy
 
         used = final.predict_method
-        other = "bayes" if used == "encoder" else "encoder"
-        final.set_params(predict_method=other)
-        rec[other + "_acc"] = clustering_accuracy(y, est.predict(prep(X)))
-        if X_test is not None:
-            rec["test_" + other + "_acc"] = clustering_accuracy(y_test, est.predict(prep(X_test)))
+        for other in ("encoder", "bayes", "mixture"):
+            if other == used:
+                continue
+            final.set_params(predict_method=other)
+            rec[other + "_acc"] = clustering_accuracy(y, est.predict(prep(X)))
+            if X_test is not None:
+                rec["test_" + other + "_acc"] = clustering_accuracy(y_test,
+                                                                    est.predict(prep(X_test)))
         final.set_params(predict_method=used)
     rec.update(fit_seconds=fit_s, predict_rows_per_s=X_pred.shape[0] / predict_s,
                peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,

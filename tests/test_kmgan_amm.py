@@ -1,6 +1,7 @@
 """Method-specific tests of KM-GAN and AMM: losses on hand-computed tensors, SAMM, decoding."""
 
 import math
+import pickle
 import warnings
 
 import numpy as np
@@ -464,7 +465,7 @@ def test_amm_z_stream_sees_only_x(blobs):
 def test_amm_y_stream_reads_the_z_stream(blobs):
     """The y head takes the z stream's mean: changing the z head changes y."""
     X, _ = blobs
-    est = tiny(AMMClustering, n_clusters=3, random_state=0).fit(X)
+    est = tiny(AMMClustering, n_clusters=3, random_state=0, predict_method="encoder").fit(X)
     P = est.predict_proba(X)
     with torch.no_grad():
         est.engine_.enc.z_head.weight.add_(1.0)
@@ -495,6 +496,27 @@ def test_amm_bayes_scoring_uses_the_prior_means(blobs):
     d2 = ((Z[:, None, :] - est.cluster_means_[None]) ** 2).sum(2)
     chosen = d2[np.arange(len(X)), est.predict(X)]
     np.testing.assert_allclose(chosen, d2.min(1), rtol=1e-4, atol=1e-4)  # float32 ties
+
+
+def test_amm_mixture_scoring_is_a_gaussian_mixture_fitted_to_the_codes(blobs):
+    X, _ = blobs
+    est = tiny(AMMClustering, n_clusters=3, random_state=0, n_iter=4).fit(X)
+    encoder_labels = est.predict(X)
+    est.set_params(predict_method="mixture")  # fitted with every fit: switchable afterwards
+    proba = est.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(1), 1.0, rtol=1e-6)
+    # EM's fixed point: each mean is the posterior-weighted mean of the training codes
+    Z = est.transform(X).astype(np.float64)
+    means = proba.T @ Z / proba.sum(0)[:, None]
+    engine = est.engine_
+    kept = proba.sum(0) > 1.0  # components that hold rows
+    np.testing.assert_allclose(engine.mixture_means.cpu().numpy()[kept], means[kept],
+                               atol=1e-2 * Z.std(0).max())
+    assert not np.allclose(engine.mixture_means.cpu().numpy(), est.cluster_means_)
+    # it starts from the encoder's clusters, so on a clean fit it keeps most of them
+    assert np.mean(proba.argmax(1) == encoder_labels) > 0.5
+    again = pickle.loads(pickle.dumps(est))
+    np.testing.assert_array_equal(again.predict(X), est.predict(X))
 
 
 def test_amm_history_holds_the_game_diagnostics(blobs, monkeypatch):
@@ -632,7 +654,7 @@ def test_amm_paper_z_stream_sees_only_x_and_feeds_the_y_stream():
     ``transform`` (z), and the z stream's weights move the clusters (y)."""
     X = _mnist_like()
     est = AMMClustering(n_clusters=2, architecture="paper", n_iter=1, batch_size=16,
-                        random_state=0)
+                        random_state=0, predict_method="encoder")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         est.fit(X)
@@ -643,7 +665,7 @@ def test_amm_paper_z_stream_sees_only_x_and_feeds_the_y_stream():
             p.add_(torch.randn_like(p))
     np.testing.assert_array_equal(est.transform(X), Z)
     est2 = AMMClustering(n_clusters=2, architecture="paper", n_iter=1, batch_size=16,
-                         random_state=0)
+                         random_state=0, predict_method="encoder")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         est2.fit(X)

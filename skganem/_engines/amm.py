@@ -30,6 +30,7 @@ from .._networks import (LEAK, Decoder, Encoder, NetSpec, dropout_layer, frozen_
                          init_weights, mlp)
 from ._amm_paper import PaperCritic, PaperDecoder, PaperInference
 from ._base import Engine, LossMeter, draw_indices, epoch_batches, make_adam
+from ._gmm import fit_gmm, gmm_proba
 
 
 #: Rows on which :meth:`AMMEngine.diagnostics` is measured after every epoch.
@@ -58,6 +59,7 @@ class AMMConfig:
     augmentation: str | None = None  # of the consistency term's copies
     image_shape: tuple | None = None
     y_sampling: str = "relaxed"  # "relaxed": Eq. 8-9; "hard": straight-through one-hot draw
+    mixture_reg: float = 0.3  # diagonal term of the codes' mixture, times the codes' variance
 
 
 def hard_categorical(logits):
@@ -411,6 +413,28 @@ class AMMEngine(Engine):
         """p(y|z) for z the mean of q(z|x): Bayes' rule on the mixture prior (Eq. 19)."""
         return torch.softmax(self.prior.log_joint(self.transform(x), self.log_prior), dim=1)
 
+    def finalize(self, data):
+        """Fit the mixture of :meth:`predict_proba_mixture` (ours): a Gaussian mixture with
+        full covariances on the codes ``mu_z(x)`` of the training rows, started from the
+        encoder's clusters ``argmax mu_y(x)``."""
+        codes, labels = [], []
+        for sl in batch_slices(data.n, 1024):
+            _, mu_y, _, mu_z = self.enc(data.rows(sl), noise=False)
+            codes.append(mu_z.float())
+            labels.append(mu_y.argmax(1))
+        (self.mixture_log_weights, self.mixture_means,
+         self.mixture_prec_chol) = fit_gmm(torch.cat(codes), torch.cat(labels),
+                                           self.config.n_clusters, reg=self.config.mixture_reg)
+
+    def predict_proba_mixture(self, x):
+        """p(y|z) for z the mean of q(z|x), by Bayes' rule on the mixture fitted to the
+        training codes (:meth:`finalize`) instead of the prior's components; the encoder's
+        ``softmax(mu_y)`` before the mixture is fitted (a checkpoint taken during training)."""
+        if getattr(self, "mixture_means", None) is None:
+            return self.predict_proba(x)
+        return gmm_proba(self.transform(x), self.mixture_log_weights, self.mixture_means,
+                         self.mixture_prec_chol).float()
+
     def transform(self, x):
         """Mean of q(z|x): the z stream, which sees only x (Table 3); the y head is not run."""
         return self.enc.code(x)[1]
@@ -428,4 +452,6 @@ class AMMEngine(Engine):
         return self.log_prior.exp().detach().cpu()
 
     def extra_state(self):
-        return {"log_prior": self.log_prior}
+        return {"log_prior": self.log_prior,
+                **{k: getattr(self, k, None)
+                   for k in ("mixture_log_weights", "mixture_means", "mixture_prec_chol")}}
