@@ -501,7 +501,7 @@ def test_amm_bayes_scoring_uses_the_prior_means(blobs):
 def test_amm_mixture_scoring_is_a_gaussian_mixture_fitted_to_the_codes(blobs):
     X, _ = blobs
     est = tiny(AMMClustering, n_clusters=3, random_state=0, n_iter=4).fit(X)
-    encoder_labels = est.predict(X)
+    encoder_labels = est.set_params(predict_method="encoder").predict(X)
     est.set_params(predict_method="mixture")  # fitted with every fit: switchable afterwards
     proba = est.predict_proba(X)
     np.testing.assert_allclose(proba.sum(1), 1.0, rtol=1e-6)
@@ -515,6 +515,11 @@ def test_amm_mixture_scoring_is_a_gaussian_mixture_fitted_to_the_codes(blobs):
     assert not np.allclose(engine.mixture_means.cpu().numpy(), est.cluster_means_)
     # it starts from the encoder's clusters, so on a clean fit it keeps most of them
     assert np.mean(proba.argmax(1) == encoder_labels) > 0.5
+    # the default: the mixture, but SAMM's encoder when fitted with labels
+    np.testing.assert_array_equal(est.set_params(predict_method="auto").predict(X),
+                                  proba.argmax(1))
+    est.set_params(semi_supervised=True)
+    np.testing.assert_array_equal(est.predict(X), encoder_labels)
     again = pickle.loads(pickle.dumps(est))
     np.testing.assert_array_equal(again.predict(X), est.predict(X))
 
