@@ -515,9 +515,11 @@ def test_amm_mixture_scoring_is_a_gaussian_mixture_fitted_to_the_codes(blobs):
     assert not np.allclose(engine.mixture_means.cpu().numpy(), est.cluster_means_)
     # it starts from the encoder's clusters, so on a clean fit it keeps most of them
     assert np.mean(proba.argmax(1) == encoder_labels) > 0.5
-    # the default: the mixture, but SAMM's encoder when fitted with labels
+    # the default on tables (and for SAMM) is the encoder; on images, the mixture
     np.testing.assert_array_equal(est.set_params(predict_method="auto").predict(X),
-                                  proba.argmax(1))
+                                  encoder_labels)
+    est.image_shape_ = (1, 1, X.shape[1])  # as if fitted on images
+    np.testing.assert_array_equal(est.predict(X), proba.argmax(1))
     est.set_params(semi_supervised=True)
     np.testing.assert_array_equal(est.predict(X), encoder_labels)
     again = pickle.loads(pickle.dumps(est))
