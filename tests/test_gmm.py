@@ -51,3 +51,27 @@ def test_fit_gmm_regularises_relative_to_the_scale_of_the_features():
     labels = gmm_proba(torch.tensor(small), *fit_gmm(torch.tensor(small),
                                                      torch.tensor(start), 3)).argmax(1).numpy()
     assert adjusted_rand_score(y, labels) > 0.98
+
+
+def test_fit_gmm_keeps_the_start_with_the_largest_likelihood():
+    # a start that merges two blobs and splits the third: EM from it stays there
+    X, y = make_blobs(600, centers=3, n_features=2, cluster_std=0.6, random_state=3)
+    bad = np.where(y == 2, 1 + (X[:, 0] > np.median(X[y == 2, 0])), 0)
+    x = torch.tensor(X)
+
+    def mean_log_likelihood(params):
+        from skganem._engines._gmm import gmm_log_joint
+
+        return float(torch.logsumexp(gmm_log_joint(x, *params), 1).mean())
+
+    stuck = fit_gmm(x, torch.tensor(bad), 3)
+    torch.manual_seed(0)
+    best = fit_gmm(x, torch.tensor(bad), 3, n_init=5)
+    assert adjusted_rand_score(y, gmm_proba(x, *stuck).argmax(1).numpy()) < 0.7
+    assert adjusted_rand_score(y, gmm_proba(x, *best).argmax(1).numpy()) > 0.98
+    assert mean_log_likelihood(best) > mean_log_likelihood(stuck)
+    # n_init=0 is the fit from the given start alone
+    torch.manual_seed(0)
+    again = fit_gmm(x, torch.tensor(bad), 3, n_init=0)
+    for a, b in zip(again, stuck):
+        torch.testing.assert_close(a, b)

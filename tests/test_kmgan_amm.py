@@ -7,11 +7,13 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score
 
 from conftest import RECOVERY, TINY, tiny
 from skganem import KMGAN, AMMClustering, _losses
+from skganem._engines._gmm import gmm_log_joint
 
 
 # ----------------------------------------------------------------------------- KM-GAN
@@ -513,8 +515,23 @@ def test_amm_mixture_scoring_is_a_gaussian_mixture_fitted_to_the_codes(blobs):
     np.testing.assert_allclose(engine.mixture_means.cpu().numpy()[kept], means[kept],
                                atol=1e-2 * Z.std(0).max())
     assert not np.allclose(engine.mixture_means.cpu().numpy(), est.cluster_means_)
-    # it starts from the encoder's clusters, so on a clean fit it keeps most of them
-    assert np.mean(proba.argmax(1) == encoder_labels) > 0.5
+    # mixture_n_init=0 starts from the encoder's clusters alone (the training is the same:
+    # the mixture is fitted after it); the default also tries k-means++ starts on the codes
+    # and keeps the mixture with the larger likelihood
+    alone = clone(est).set_params(mixture_n_init=0, predict_method="mixture").fit(X)
+    np.testing.assert_array_equal(alone.transform(X), est.transform(X))
+    np.testing.assert_array_equal(alone.set_params(predict_method="encoder").predict(X),
+                                  encoder_labels)
+    alone.set_params(predict_method="mixture")
+
+    def log_likelihood(fitted):
+        e = fitted.engine_
+        joint = gmm_log_joint(torch.as_tensor(Z), e.mixture_log_weights, e.mixture_means,
+                              e.mixture_prec_chol)
+        return float(torch.logsumexp(joint, 1).mean())
+
+    assert log_likelihood(est) >= log_likelihood(alone) - 1e-9
+    assert np.mean(alone.predict(X) == encoder_labels) > 0.5
     # the default on tables (and for SAMM) is the encoder; on images, the mixture
     np.testing.assert_array_equal(est.set_params(predict_method="auto").predict(X),
                                   encoder_labels)

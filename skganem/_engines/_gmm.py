@@ -2,8 +2,10 @@
 not import scikit-learn). It follows ``sklearn.mixture.GaussianMixture(covariance_type="full")``:
 the same M-step (a constant added to each covariance's diagonal, ``10 * eps`` to each
 component's weight), the mean log-likelihood per row as the stopping criterion (``tol``), and
-precisions kept as Cholesky factors. Two differences: EM starts from given hard labels, not
-from k-means++, and the diagonal term is relative to the data's scale (``reg`` times the mean
+precisions kept as Cholesky factors; with ``n_init`` further starts the fit with the largest mean
+log-likelihood is kept, as ``GaussianMixture(n_init=...)`` keeps the largest lower bound. Two
+differences: the first start is given hard labels (the others k-means++ and Lloyd's
+iterations), and the diagonal term is relative to the data's scale (``reg`` times the mean
 variance of the features) where scikit-learn's ``reg_covar`` is absolute, so that features of
 any scale get the same regularisation.
 """
@@ -14,6 +16,8 @@ import math
 
 import torch
 import torch.nn.functional as F
+
+from ._kmeans import kmeans_plus_plus, nearest
 
 
 def _m_step(x, resp, reg):
@@ -45,19 +49,34 @@ def gmm_log_joint(x, log_weights, means, prec_chol):
 
 
 def fit_gmm(x: torch.Tensor, labels: torch.Tensor, k: int, max_iter: int = 100,
-            reg: float = 1e-2, tol: float = 1e-3):
+            reg: float = 1e-2, tol: float = 1e-3, n_init: int = 0, n_lloyd: int = 50):
     """EM for a full-covariance Gaussian mixture on ``x``, started from hard ``labels``.
 
     Returns ``(log_weights, means, prec_chol)``: ``(k,)``, ``(k, d)`` and ``(k, d, d)``, with
     ``prec_chol[j] @ prec_chol[j].T`` the precision of component ``j``, in float64 (float32
     on Apple GPUs, which have no float64). At most ``max_iter`` EM iterations; stops when
     the mean log-likelihood per row changes by less than ``tol``. ``reg`` times the mean
-    variance of the features is added to the diagonal of every covariance.
+    variance of the features is added to the diagonal of every covariance. ``n_init``
+    further starts come from k-means++ and at most ``n_lloyd`` Lloyd iterations on ``x``
+    (torch's global random stream); of all starts, the fit with the largest mean
+    log-likelihood per row is kept (the first, ``labels``, on ties).
     """
     dtype = torch.float32 if x.device.type == "mps" else torch.float64
-    x = x.to(dtype)
-    resp = F.one_hot(labels.long(), k).to(dtype)
-    reg = reg * float(x.var(dim=0).mean()) + torch.finfo(dtype).tiny
+    reg = reg * float(x.to(dtype).var(dim=0).mean()) + torch.finfo(dtype).tiny
+    best, best_ll = None, -math.inf
+    for start in range(n_init + 1):
+        if start:
+            labels = nearest(x.float(), kmeans_plus_plus(x.float(), k, n_lloyd=n_lloyd))
+        params, ll = _em(x.to(dtype), labels, k, max_iter, reg, tol)
+        if ll > best_ll or best is None:
+            best, best_ll = params, ll
+    return best
+
+
+def _em(x, labels, k, max_iter, reg, tol):
+    """EM from hard ``labels`` with an absolute diagonal term ``reg``: the parameters and the
+    mean log-likelihood per row under them."""
+    resp = F.one_hot(labels.long(), k).to(x.dtype)
     params = _m_step(x, resp, reg)
     previous = -math.inf
     for _ in range(max_iter):
@@ -69,7 +88,7 @@ def fit_gmm(x: torch.Tensor, labels: torch.Tensor, k: int, max_iter: int = 100,
         if abs(current - previous) < tol:
             break
         previous = current
-    return params
+    return params, float(torch.logsumexp(gmm_log_joint(x, *params), dim=1).mean())
 
 
 def gmm_proba(x, log_weights, means, prec_chol):

@@ -60,6 +60,7 @@ class AMMConfig:
     image_shape: tuple | None = None
     y_sampling: str = "relaxed"  # "relaxed": Eq. 8-9; "hard": straight-through one-hot draw
     mixture_reg: float = 0.3  # diagonal term of the codes' mixture, times the codes' variance
+    mixture_n_init: int = 10  # k-means++ starts of the codes' mixture besides the encoder's
 
 
 def hard_categorical(logits):
@@ -416,7 +417,8 @@ class AMMEngine(Engine):
     def finalize(self, data):
         """Fit the mixture of :meth:`predict_proba_mixture` (ours): a Gaussian mixture with
         full covariances on the codes ``mu_z(x)`` of the training rows, started from the
-        encoder's clusters ``argmax mu_y(x)``."""
+        encoder's clusters ``argmax mu_y(x)`` and from ``mixture_n_init`` k-means++ starts
+        on the codes; the fit with the largest likelihood is kept."""
         codes, labels = [], []
         for sl in batch_slices(data.n, 1024):
             _, mu_y, _, mu_z = self.enc(data.rows(sl), noise=False)
@@ -424,7 +426,8 @@ class AMMEngine(Engine):
             labels.append(mu_y.argmax(1))
         (self.mixture_log_weights, self.mixture_means,
          self.mixture_prec_chol) = fit_gmm(torch.cat(codes), torch.cat(labels),
-                                           self.config.n_clusters, reg=self.config.mixture_reg)
+                                           self.config.n_clusters, reg=self.config.mixture_reg,
+                                           n_init=self.config.mixture_n_init)
 
     def predict_proba_mixture(self, x):
         """p(y|z) for z the mean of q(z|x), by Bayes' rule on the mixture fitted to the
