@@ -300,3 +300,16 @@ def test_kmgan_game_epochs_records_the_seeding_and_every_game_epoch(tmp_path):
     assert recs[-1]["final"] and recs[-1]["acc"] == round(
         float(clustering_accuracy(y, plain.labels_)), 4)
     assert len(out.read_text().splitlines()) == len(recs)  # the plain fit recorded nothing
+
+
+def test_mixture_starts_expected_pick_weighs_every_subset():
+    from benchmarks.mixture_starts import expected_pick
+
+    # (mean log-likelihood, ACC): the encoder's start, then three k-means++ starts
+    fits = [(-2.0, 0.5), (-1.0, 0.9), (-3.0, 0.1), (-2.5, 0.2)]
+    assert expected_pick(fits, 0) == 0.5
+    # one start: the best (-1.0) is drawn in a third of the draws, else the encoder's wins
+    assert expected_pick(fits, 1) == pytest.approx(0.9 / 3 + 0.5 * 2 / 3)
+    # two starts: the best is among them in two of the three pairs
+    assert expected_pick(fits, 2) == pytest.approx(0.9 * 2 / 3 + 0.5 / 3)
+    assert expected_pick(fits, 3) == pytest.approx(0.9)
