@@ -167,25 +167,28 @@ class AMMClustering(BaseGANClustering):
         ``"bayes"``: the Bayes classifier on the embedding, ``p(y=k | z)`` with
         ``z = transform(x)`` (Eq. 19). ``"mixture"`` (ours): the same Bayes classifier on
         a Gaussian mixture with full covariances fitted by EM to the training rows' codes
-        ``transform(X)``, started from the encoder's clusters, instead of the prior's
+        ``transform(X)`` (EM started from the encoder's clusters and from
+        ``mixture_n_init`` k-means++ partitions of the codes), instead of the prior's
         unit-variance components, which the inferred codes need not match (30 % of the
         codes' mean variance is added to each covariance's diagonal). The mixture is
         fitted at the end of every fit, so the method can be switched after fitting (a
         checkpoint saved during training predicts with the encoder until then). On
-        the codes of the same fits (one thread per fit) it gave MNIST-10k 0.835 / 0.793 /
-        0.794 (seeds 0 / 1 / 2) against the encoder's 0.708 / 0.780 / 0.695, and the 8x8
-        digits 0.937 / 0.951 / 0.953 against 0.922 / 0.939 / 0.931; in the benchmark suite
-        (2 threads) MNIST-10k 0.721 / 0.820 / 0.823 against 0.710 / 0.784 / 0.743
-        (``docs/amm.md``).
+        the codes of the same fits (one thread per fit), EM started from the encoder's
+        clusters alone, it gave MNIST-10k 0.835 / 0.793 / 0.794 (seeds 0 / 1 / 2) against
+        the encoder's 0.708 / 0.780 / 0.695, and the 8x8 digits 0.937 / 0.951 / 0.953
+        against 0.922 / 0.939 / 0.931; in the benchmark suite (2 threads), with the default
+        ``mixture_n_init``, MNIST-10k 0.852 / 0.820 / 0.843 against the encoder's 0.710 /
+        0.784 / 0.743 (``docs/amm.md``).
     mixture_n_init : int, default=10
         Starts of the EM of ``predict_method="mixture"`` besides the encoder's clusters:
         each from k-means++ and Lloyd's iterations on the codes; the mixture with the
         largest mean log-likelihood of the training codes is kept, as
         ``GaussianMixture(n_init=...)`` keeps its best start. 0 starts from the encoder's
-        clusters only. EM from the encoder's clusters can stop in a partition with a lower
-        likelihood that splits a digit by slant: on the codes of MNIST-10k fits the start
-        with the largest likelihood scored 0.851 / 0.820 / 0.848 (seeds 0 / 1 / 2) against
-        0.721 / 0.820 / 0.823 from the encoder's clusters alone (``docs/amm.md``).
+        clusters only. EM from the encoder's clusters can stop in a partition of lower
+        likelihood: in the benchmark suite (MNIST-10k, 2 threads, the same training) the
+        default gave 0.852 / 0.820 / 0.843 (seeds 0 / 1 / 2) against 0.721 / 0.820 / 0.823
+        from the encoder's clusters alone, the 8x8 digits 0.953 / 0.952 / 0.950 against
+        0.968 / 0.952 / 0.950 (``docs/amm.md``).
     semi_supervised : bool, default=False
         If True, ``fit(X, y)`` uses labels in ``[0, n_clusters)`` with -1 for unlabeled rows
         (SAMM). If False, ``y`` is ignored.
