@@ -160,9 +160,8 @@ class AMMClustering(BaseGANClustering):
         0.710 / 0.784 / 0.743 with ``"relaxed"`` there: no better on average and more
         variable, so the paper's draw stays the default (``docs/amm.md``).
     predict_method : {"auto", "mixture", "encoder", "bayes"}, default="auto"
-        ``"auto"``: ``"mixture"`` on images, where it was measured; ``"encoder"`` on tables
-        and with ``semi_supervised=True`` (SAMM's encoder learns the given labels), whose
-        figures were measured with the encoder.
+        ``"auto"``: ``"mixture"``, or ``"encoder"`` with ``semi_supervised=True`` (SAMM's
+        encoder learns the given labels, and its figures were measured with the encoder).
         ``"encoder"``: ``predict_proba = softmax(mu_y(x))`` without sampling noise.
         ``"bayes"``: the Bayes classifier on the embedding, ``p(y=k | z)`` with
         ``z = transform(x)`` (Eq. 19). ``"mixture"`` (ours): the same Bayes classifier on
@@ -390,8 +389,7 @@ class AMMClustering(BaseGANClustering):
     def _proba_fn(self):
         method = self.predict_method
         if method == "auto":
-            images = getattr(self, "image_shape_", None) is not None
-            method = "mixture" if images and not self.semi_supervised else "encoder"
+            method = "encoder" if self.semi_supervised else "mixture"
         if method == "bayes":
             return self.engine_.predict_proba_bayes
         if method == "mixture":
