@@ -138,18 +138,26 @@ class Engine(ABC):
         self.init_state(data, rng, **kwargs)
 
     def snapshot(self) -> dict:
-        """An in-memory copy of the weights and training state (for roll-back)."""
+        """An in-memory copy of the weights, training state and torch's random state (for
+        roll-back: what follows a rolled-back iteration, such as :meth:`finalize`, then
+        draws what it draws after a fit that stopped there)."""
+        cuda = self.device.type == "cuda"
         return {
             "nets": {k: {n: t.detach().clone() for n, t in net.state_dict().items()}
                      for k, net in self.nets.items()},
             "extra": {k: (v.detach().clone() if torch.is_tensor(v) else v)
                       for k, v in {**self.extra_state(), **self.training_state()}.items()},
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state(self.device) if cuda else None,
         }
 
     def restore(self, snap: dict) -> None:
         for k, sd in snap["nets"].items():
             self.nets[k].load_state_dict(sd)
         self.load_extra_state(snap["extra"])
+        torch.set_rng_state(snap["torch_rng"])
+        if snap["cuda_rng"] is not None:
+            torch.cuda.set_rng_state(snap["cuda_rng"], self.device)
 
     def state_dict(self) -> dict:
         """Everything needed to restore the fitted engine, as CPU tensors."""
