@@ -62,12 +62,13 @@ def fit_gmm(x: torch.Tensor, labels: torch.Tensor, k: int, max_iter: int = 100,
     log-likelihood per row is kept (the first, ``labels``, on ties).
     """
     dtype = torch.float32 if x.device.type == "mps" else torch.float64
-    reg = reg * float(x.to(dtype).var(dim=0).mean()) + torch.finfo(dtype).tiny
+    x_em, x_km = x.to(dtype), x.float()  # EM in double precision, k-means++ in single
+    reg = reg * float(x_em.var(dim=0).mean()) + torch.finfo(dtype).tiny
     best, best_ll = None, -math.inf
     for start in range(n_init + 1):
         if start:
-            labels = nearest(x.float(), kmeans_plus_plus(x.float(), k, n_lloyd=n_lloyd))
-        params, ll = _em(x.to(dtype), labels, k, max_iter, reg, tol)
+            labels = nearest(x_km, kmeans_plus_plus(x_km, k, n_lloyd=n_lloyd))
+        params, ll = _em(x_em, labels, k, max_iter, reg, tol)
         if ll > best_ll or best is None:
             best, best_ll = params, ll
     return best
