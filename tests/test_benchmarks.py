@@ -313,3 +313,17 @@ def test_mixture_starts_expected_pick_weighs_every_subset():
     # two starts: the best is among them in two of the three pairs
     assert expected_pick(fits, 2) == pytest.approx(0.9 * 2 / 3 + 0.5 / 3)
     assert expected_pick(fits, 3) == pytest.approx(0.9)
+
+
+
+def test_ganem_starts_spectral_start_is_closer_to_the_digits_than_kmeans():
+    from sklearn.datasets import load_digits
+
+    from benchmarks.ganem_starts import spectral_labels
+    from skganem.metrics import clustering_accuracy
+
+    X, y = load_digits(return_X_y=True)
+    labels = spectral_labels(X / 16.0, 10, seed=0)
+    assert labels.dtype == np.int64 and labels.shape == y.shape
+    kmeans = KMeans(10, n_init=4, random_state=0).fit_predict(X / 16.0)
+    assert clustering_accuracy(y, labels) > 0.85 > clustering_accuracy(y, kmeans)
