@@ -7,7 +7,8 @@ Each fit runs in its own process (one torch thread unless ``--threads``) and app
 line per iteration to ``--out`` as it goes: ``it`` (0 = the initial assignments), ``acc``
 (Hungarian ACC of the engine's assignments of the training rows), ``sil`` (silhouette of those
 assignments on :meth:`transform` of 2,000 evenly spaced rows, the restart criterion of
-``n_init``), ``sizes_min`` (the smallest cluster) and ``t`` (seconds since the fit began);
+``n_init``), ``conf`` (the mean largest :meth:`predict_proba` of the training rows, the restart criterion
+on images), ``sizes_min`` (the smallest cluster) and ``t`` (seconds since the fit began);
 then a ``final`` record with the fitted estimator's scores and its ``confusion`` (rows: true
 classes, columns: clusters). A fit stopped by a time limit
 leaves the iterations it completed, which is what a device session of a few minutes needs.
@@ -39,6 +40,7 @@ def worker(name, method, dataset, seed, params, out, mnist):
 
     import skganem
     from skganem._base import RESTART_SCORE_ROWS
+    from skganem._device import batch_slices
     from skganem._engines import amm, ganem, kmgan
     from skganem._engines._base import Engine
     from skganem.metrics import cluster_purity, clustering_accuracy
@@ -74,8 +76,12 @@ def worker(name, method, dataset, seed, params, out, mnist):
             with torch.no_grad():
                 self.eval()
                 emb = self.transform(data.rows(rows)).float().cpu().numpy()
+                # the restart criterion "confidence": mean largest predict_proba of all rows
+                conf = torch.cat([self.predict_proba(data.rows(sl)).float().amax(1)
+                                  for sl in batch_slices(data.n, 1024)]).mean()
             for n, net in self.nets.items():
                 net.train(modes[n])
+            rec["conf"] = round(float(conf), 4)
             if len(np.unique(lab[rows])) > 1:
                 rec["sil"] = round(float(silhouette_score(emb, lab[rows])), 4)
             emit(rec)

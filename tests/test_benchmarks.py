@@ -176,7 +176,8 @@ def test_trajectory_records_every_iteration_of_the_unrecorded_fit(tmp_path):
     assert result["rc"] == 0, result["error"]
     iters, finals = trajectory.summary(out)
     assert [r["it"] for r in iters[("t", 0)]] == [0, 1, 2]
-    assert all(0 <= r["acc"] <= 1 and -1 <= r["sil"] <= 1 for r in iters[("t", 0)])
+    assert all(0 <= r["acc"] <= 1 and -1 <= r["sil"] <= 1 and 0 < r["conf"] <= 1
+               for r in iters[("t", 0)])
     X, y, _, _ = suite.load_dataset("wine")
     plain = GANEMClustering(n_clusters=3, random_state=0, device="cpu", **params).fit(X)
     assert finals[("t", 0)]["acc"] == round(float(clustering_accuracy(y, plain.labels_)), 4)
