@@ -22,14 +22,11 @@ benchmark suite's setting) and appends its records to ``--out`` (named
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 
-from .suite import HERE, ROOT, mnist_path
+from .suite import HERE
+from .trajectory import run
 
 
 def spectral_labels(X_scaled, n_clusters, seed, n_components=50, n_neighbors=10):
@@ -46,13 +43,16 @@ def spectral_labels(X_scaled, n_clusters, seed, n_components=50, n_neighbors=10)
     return KMeans(n_clusters, n_init=4, random_state=seed).fit_predict(E).astype(np.int64)
 
 
-def worker(start, dataset, seed, out, mnist, threads):
-    """One default GAN-EM fit in this process, started from ``start``, recorded to ``out``."""
+def worker(name, method, dataset, seed, params, out, mnist):
+    """One GAN-EM fit in this process, started from ``params["start"]`` (the other ``params``
+    go to the estimator), recorded to ``out`` by :func:`benchmarks.trajectory.worker`."""
     import skganem.ganem as ganem_module
 
     from .suite import load_dataset
     from .trajectory import worker as trajectory_worker
 
+    params = dict(params)
+    start = params.pop("start")
     _, y, _, _ = load_dataset(dataset, mnist)
     kmeans_start = ganem_module.kmeans_pca_labels
 
@@ -65,7 +65,7 @@ def worker(start, dataset, seed, out, mnist, threads):
         return labels
 
     ganem_module.kmeans_pca_labels = replaced
-    trajectory_worker(f"ganem-start-{start}-{threads}t", "ganem", dataset, seed, {}, out, mnist)
+    trajectory_worker(name, method, dataset, seed, params, out, mnist)
 
 
 def main(argv=None):
@@ -77,18 +77,11 @@ def main(argv=None):
     p.add_argument("--mnist", default=None)
     p.add_argument("--out", default=str(HERE / "results" / "trajectory_cpu.jsonl"))
     args = p.parse_args(argv)
-    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
-    for seed in args.seeds:  # one fit at a time: the suite's setting
-        code = ("import sys, torch; sys.path.insert(0, sys.argv[1]);"
-                "torch.set_num_threads(int(sys.argv[2]));"
-                "from benchmarks.ganem_starts import worker;"
-                "worker(sys.argv[3], sys.argv[4], int(sys.argv[5]), sys.argv[6], sys.argv[7],"
-                " int(sys.argv[2]))")
-        subprocess.run([sys.executable, "-c", code, str(ROOT), str(args.threads), args.start,
-                        args.dataset, str(seed), str(args.out),
-                        str(mnist_path(args.mnist).resolve())], check=True, env=env,
-                       cwd=str(ROOT))
-        print(json.dumps({"start": args.start, "seed": seed}), flush=True)
+    name = f"ganem-start-{args.start}-{args.threads}t"
+    jobs = [(name, "ganem", args.dataset, seed, {"start": args.start}) for seed in args.seeds]
+    # one fit at a time: the suite's setting
+    run(jobs, args.out, threads=args.threads, mnist=args.mnist,
+        worker_module="benchmarks.ganem_starts")
 
 
 if __name__ == "__main__":

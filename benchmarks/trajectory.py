@@ -7,8 +7,9 @@ Each fit runs in its own process (one torch thread unless ``--threads``) and app
 line per iteration to ``--out`` as it goes: ``it`` (0 = the initial assignments), ``acc``
 (Hungarian ACC of the engine's assignments of the training rows), ``sil`` (silhouette of those
 assignments on :meth:`transform` of 2,000 evenly spaced rows, the restart criterion of
-``n_init``), ``conf`` (the mean largest :meth:`predict_proba` of the training rows, the restart criterion
-on images), ``sizes_min`` (the smallest cluster) and ``t`` (seconds since the fit began);
+``n_init``), ``conf`` (the mean largest :meth:`predict_proba` of the training rows, the
+restart criterion on images), ``sizes_min`` (the smallest cluster) and ``t`` (seconds since
+the fit began);
 then a ``final`` record with the fitted estimator's scores and its ``confusion`` (rows: true
 classes, columns: clusters). A fit stopped by a time limit
 leaves the iterations it completed, which is what a device session of a few minutes needs.
@@ -109,12 +110,12 @@ def worker(name, method, dataset, seed, params, out, mnist):
     emit(rec)
 
 
-def _one(job, out, threads, mnist):
+def _one(job, out, threads, mnist, worker_module):
     name, method, dataset, seed, params = job
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     code = ("import sys, json, torch; sys.path.insert(0, sys.argv[1]);"
             "torch.set_num_threads(int(sys.argv[2]));"
-            "from benchmarks.trajectory import worker;"
+            f"from {worker_module} import worker;"
             "worker(sys.argv[3], sys.argv[4], sys.argv[5], int(sys.argv[6]),"
             " json.loads(sys.argv[7]), sys.argv[8], sys.argv[9])")
     t = time.time()
@@ -125,17 +126,19 @@ def _one(job, out, threads, mnist):
                 error=p.stderr[-800:] if p.returncode else "")
 
 
-def run(jobs, out, jobs_at_once=1, threads=1, mnist=None):
+def run(jobs, out, jobs_at_once=1, threads=1, mnist=None, worker_module="benchmarks.trajectory"):
     """Run ``jobs`` (tuples ``(name, method, dataset, seed, params)``), ``jobs_at_once`` at a
-    time; every fit appends its iterations to ``out``. Returns each process's exit status
-    (and the end of its error output)."""
+    time; every fit appends its iterations to ``out``. Each process calls the ``worker`` of
+    ``worker_module`` (this module's, or one with its signature that changes the fit).
+    Returns each process's exit status (and the end of its error output)."""
     from .suite import mnist_path
 
     mnist = mnist_path(mnist).resolve()
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     results = []
     with ThreadPoolExecutor(jobs_at_once) as pool:
-        futures = [pool.submit(_one, job, Path(out).resolve(), threads, mnist) for job in jobs]
+        futures = [pool.submit(_one, job, Path(out).resolve(), threads, mnist, worker_module)
+                   for job in jobs]
         for fut in as_completed(futures):
             results.append(fut.result())
             print(json.dumps(results[-1]), flush=True)

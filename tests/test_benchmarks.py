@@ -317,6 +317,19 @@ def test_mixture_starts_expected_pick_weighs_every_subset():
 
 
 
+def test_ganem_starts_replaces_the_start_and_records_the_fit(tmp_path):
+    from benchmarks import trajectory
+
+    params = dict(TINY[GANEMClustering], n_iter=1, start="labels")
+    out = tmp_path / "starts.jsonl"
+    (result,) = trajectory.run([("s", "ganem", "wine", 0, params)], out,
+                               worker_module="benchmarks.ganem_starts")
+    assert result["rc"] == 0, result["error"]
+    iters, finals = trajectory.summary(out)
+    assert iters[("s", 0)][0]["acc"] == 1.0  # iteration 0: the true classes
+    assert finals[("s", 0)]["n_iter"] == 1 and "start" not in finals[("s", 0)]["params"]
+
+
 def test_ganem_starts_spectral_start_is_closer_to_the_digits_than_kmeans():
     from sklearn.datasets import load_digits
 
