@@ -34,6 +34,7 @@ from ._engines import Callback, ProgressBar, fit_loop
 from ._engines._base import near_empty
 from ._networks import NetSpec
 from ._restarts import QueueProgress, restart_workers, run_in_workers, run_name
+from ._deskew import AUTO_MIN_SIDE, DeskewThenScale
 from ._scaling import RangeScaler
 from ._version import __version__
 from .exceptions import IncompatibleVersionError
@@ -191,6 +192,7 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
         "n_clusters": [Interval(numbers.Integral, 1, None, closed="left")],
         "n_components": [Interval(numbers.Integral, 1, None, closed="left")],
         "image_shape": [tuple, list, None],
+        "deskew": [StrOptions({"auto"}), "boolean"],
         "architecture": [StrOptions({"auto", "mlp", "conv", "paper"})],
         "hidden_dims": [tuple, list],
         "conv_channels": [tuple, list],
@@ -215,17 +217,22 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
     #: Whether ``n_init="auto"`` also restarts image sets of at most ``AUTO_RESTART_ROWS``
     #: rows (tables of that size always get restarts). Per method, as measured.
     _auto_restart_images = False
+    #: Whether ``deskew="auto"`` deskews single-channel images of at least
+    #: ``AUTO_MIN_SIDE`` pixels (per method, as measured).
+    _auto_deskew = True
     #: The values of the ``"auto"`` schedule parameters by network kind (``"mlp"``,
     #: ``"conv"``), resolved into ``schedule_`` when the engine is made (per method).
     _schedules: dict = {}
 
-    def __init__(self, n_clusters=8, *, n_components=32, image_shape=None, architecture="auto",
+    def __init__(self, n_clusters=8, *, n_components=32, image_shape=None, deskew="auto",
+                 architecture="auto",
                  hidden_dims=(256, 256), conv_channels=(32, 64), batch_size=64, n_iter=30,
                  tol=None, n_iter_no_change=2, n_init="auto", warm_start=False, checkpoint_path=None, checkpoint_every=1, device="auto",
                  precision="auto", compile=False, random_state=None, verbose=0):
         self.n_clusters = n_clusters
         self.n_components = n_components
         self.image_shape = image_shape
+        self.deskew = deskew
         self.architecture = architecture
         self.hidden_dims = hidden_dims
         self.conv_channels = conv_channels
@@ -427,6 +434,7 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
             X = self._validate_X(X, reset=False)
         else:
             X = self._validate_X(X, reset=True)
+            self.deskew_ = self._resolve_deskew()
         n = X.shape[0]
         if n < self.n_clusters:
             raise ValueError(
@@ -481,6 +489,28 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
         self._warn_if_degenerate(self.labels_)
         return self
 
+    def _resolve_deskew(self) -> bool:
+        """Whether this fit deskews its images: ``deskew``, or for ``"auto"`` single-channel
+        images with sides of at least ``AUTO_MIN_SIDE`` pixels where the method's
+        ``_auto_deskew`` says so."""
+        if self.deskew == "auto":
+            shape = self.image_shape_
+            return bool(self._auto_deskew and shape is not None and shape[0] == 1
+                        and min(shape[1:]) >= AUTO_MIN_SIDE)
+        if self.deskew and self.image_shape_ is None:
+            raise ValueError(
+                "deskew=True needs images: pass X as an (n, height, width) or (n, channels, "
+                "height, width) array, or set image_shape.")
+        return bool(self.deskew)
+
+    @property
+    def _input_map(self):
+        """The fitted map from the user's rows to the networks' inputs: the scaler, after
+        deskewing where ``deskew_`` is set."""
+        if getattr(self, "deskew_", False):
+            return DeskewThenScale(self.scaler_, self.image_shape_)
+        return self.scaler_
+
     def _resolve_n_init(self, n_samples: int) -> int:
         """Training runs of this fit: ``n_init``, or for ``"auto"`` 3 on data of at most
         ``AUTO_RESTART_ROWS`` rows without a checkpoint (tables, and images where
@@ -520,7 +550,7 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
             shape = self.image_shape_ if spec.kind == "conv" else (X.shape[1],)
             engine = self._make_engine(shape, spec, device)
             start, history = 0, []
-        data = DataSource(X, self.scaler_, device, engine.sample_shape)
+        data = DataSource(X, self._input_map, device, engine.sample_shape)
         callbacks = []
         if progress is not None:
             callbacks.append(QueueProgress(progress, restart))
@@ -616,7 +646,7 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
     def _data(self, X) -> DataSource:
         check_is_fitted(self, "engine_")
         X = self._validate_X(X, reset=False)
-        return DataSource(X, self.scaler_, self.engine_.device, self.engine_.sample_shape)
+        return DataSource(X, self._input_map, self.engine_.device, self.engine_.sample_shape)
 
     def _proba_fn(self):
         """The engine method giving soft assignments (a subclass may select another)."""

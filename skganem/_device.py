@@ -188,8 +188,8 @@ class DataSource:
     ----------
     X : ndarray of shape (n_samples, n_features)
         Data in the user's units.
-    scaler : RangeScaler
-        Fitted scaler mapping the data to the generator's range.
+    scaler : RangeScaler or DeskewThenScale
+        Fitted map from the data to the generator's range (``transform``).
     device : torch.device
     sample_shape : tuple of int
         Shape of one row as the networks expect it, e.g. ``(64,)`` or ``(1, 28, 28)``.

@@ -66,6 +66,12 @@ class AMMClustering(BaseGANClustering):
         :meth:`transform`.
     image_shape : tuple of int, default=None
         ``(height, width)`` or ``(channels, height, width)``; selects conv nets.
+    deskew : bool or "auto", default="auto"
+        Shear each image so that the principal axis of its ink is vertical before the
+        networks see it (moment-based deskewing, as for deskewed MNIST), in ``fit`` and in
+        every later call; :meth:`sample` then returns deskewed images. ``"auto"``: on for
+        single-channel images with sides of at least 16 pixels, off for smaller or colour
+        images and flat features (as in :class:`GANEMClustering`); ``True`` needs images.
     architecture : {"auto", "mlp", "conv", "paper"}, default="auto"
         ``"paper"``: the paper's MNIST networks layer by layer (Tables 3, 5, 6: two
         interleaved conv streams in the encoder and the decoder, 2x2/3x3/4x4 kernels without
@@ -226,7 +232,7 @@ class AMMClustering(BaseGANClustering):
     cluster_weights_ : ndarray of shape (n_clusters,)
         p(y), the weights the game matched: uniform, k-means proportions or the given
         ``cluster_weights``, or the labeled class frequencies in semi-supervised mode.
-    n_iter_, converged_, restart_scores_, history_, image_shape_, scaler_, device_, engine_, n_features_in_
+    n_iter_, converged_, restart_scores_, history_, image_shape_, deskew_, scaler_, device_, engine_, n_features_in_
         As in :class:`GANEMClustering`; ``history_`` holds ``loss_d`` and ``loss_g`` (and
         ``loss_cycle``, ``loss_rec``, ``loss_consistency`` when those terms are on),
         ``cluster_sizes``, ``label_change`` and the game's diagnostics, measured on 256 fixed
@@ -268,7 +274,8 @@ class AMMClustering(BaseGANClustering):
         "y_sampling": [StrOptions({"relaxed", "hard"})],
     }
 
-    def __init__(self, n_clusters=8, *, n_components=64, image_shape=None, architecture="auto",
+    def __init__(self, n_clusters=8, *, n_components=64, image_shape=None, deskew="auto",
+                 architecture="auto",
                  hidden_dims=(256, 256), conv_channels=(32, 64), batch_size=64, n_iter="auto",
                  tol=None, n_iter_no_change=2, n_init="auto",
                  lr=1e-3, gp_weight=10.0, cycle_weight=1.0, reconstruction_weight=1.0,
@@ -279,6 +286,7 @@ class AMMClustering(BaseGANClustering):
                  warm_start=False, checkpoint_path=None, checkpoint_every=1, device="auto",
                  precision="auto", compile=False, random_state=None, verbose=0):
         super().__init__(n_clusters, n_components=n_components, image_shape=image_shape,
+                         deskew=deskew,
                          architecture=architecture, hidden_dims=hidden_dims,
                          conv_channels=conv_channels, batch_size=batch_size, n_iter=n_iter,
                          tol=tol, n_iter_no_change=n_iter_no_change, n_init=n_init,
@@ -359,7 +367,7 @@ class AMMClustering(BaseGANClustering):
                 named = "uniform"
             if self.init == "kmeans" or named in ("kmeans", "auto"):
                 # SAMM: labeled rows start in their given component
-                start = kmeans_pca_labels(ScaledView(X, self.scaler_), self.n_clusters, rng,
+                start = kmeans_pca_labels(ScaledView(X, self._input_map), self.n_clusters, rng,
                                           given=labels)
                 if self.init == "kmeans":
                     kwargs["init_labels"] = start

@@ -69,6 +69,14 @@ class KMGAN(BaseGANClustering):
     image_shape : tuple of int, default=None
         ``(height, width)`` or ``(channels, height, width)`` of each row; conv nets need
         it (``architecture="auto"``, ``"conv"`` or ``"paper"``).
+    deskew : bool or "auto", default="auto"
+        Shear each image so that the principal axis of its ink is vertical before the
+        networks see it (moment-based deskewing, as for deskewed MNIST), in ``fit`` and in
+        every later call; :meth:`sample` then returns deskewed images. ``"auto"``: on for
+        single-channel images with sides of at least 16 pixels, off for smaller or colour
+        images and flat features (as in :class:`GANEMClustering`); ``True`` needs images.
+        On MNIST-10k images (seeds 0, 1, 2, 2 threads) deskewed fits gave ACC 0.939 /
+        0.938 / 0.955 against 0.846 / 0.907 / 0.882 (``docs/kmgan.md``).
     architecture : {"auto", "mlp", "conv", "paper"}, default="auto"
         ``"auto"``: conv nets for images of at least 16x16 pixels (:data:`CONV_MIN_SIDE`),
         perceptrons for smaller images and for tables. On 28x28 MNIST-10k conv nets with
@@ -230,7 +238,7 @@ class KMGAN(BaseGANClustering):
         Per epoch: ``loss_d``, ``loss_g``, ``loss_center``, ``loss_rec`` (means),
         ``cluster_sizes``, ``label_change`` and ``seconds``; the pretraining epochs hold
         ``loss_rec`` only.
-    image_shape_, scaler_, device_, engine_, n_features_in_, feature_names_in_
+    image_shape_, deskew_, scaler_, device_, engine_, n_features_in_, feature_names_in_
         As in :class:`GANEMClustering`.
 
     Notes
@@ -274,7 +282,8 @@ class KMGAN(BaseGANClustering):
         "hidden_dims": [tuple, list, StrOptions({"auto"})],
     }
 
-    def __init__(self, n_clusters=8, *, n_components=10, image_shape=None, architecture="auto",
+    def __init__(self, n_clusters=8, *, n_components=10, image_shape=None, deskew="auto",
+                 architecture="auto",
                  hidden_dims="auto", conv_channels=(32, 64), noise_dim=100, batch_size=64,
                  n_iter="auto", tol=None, n_iter_no_change=2, n_init="auto", lr=2e-4,
                  clip_value=1.0, d_round=0.0, lambda_reg=0.0, variant="feature",
@@ -285,6 +294,7 @@ class KMGAN(BaseGANClustering):
                  random_state=None,
                  verbose=0):
         super().__init__(n_clusters, n_components=n_components, image_shape=image_shape,
+                         deskew=deskew,
                          architecture=architecture, hidden_dims=hidden_dims,
                          conv_channels=conv_channels, batch_size=batch_size, n_iter=n_iter,
                          tol=tol, n_iter_no_change=n_iter_no_change, n_init=n_init,
