@@ -730,7 +730,8 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
         Returns
         -------
         X : ndarray of shape (n_samples, n_features)
-            Generated rows, in the units of the training data.
+            Generated rows, in the units of the training data; deskewed images where the
+            fit deskewed its images (``deskew_``).
         clusters : ndarray of shape (n_samples,)
             The cluster of each row.
         """
