@@ -21,6 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 #: ``deskew="auto"`` deskews single-channel images with both sides at least this long. On
 #: 28x28 MNIST images deskewing lifted GAN-EM; on the 8x8 digits, where one pixel is an
@@ -33,48 +35,63 @@ AUTO_MIN_SIDE = 16
 MAX_SHEAR = 1.0
 
 
+def _shear_torch(gray: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Shear ``a`` and ink centre row ``mr`` of each image in ``gray`` (n, h, w), float32."""
+    n, h, w = gray.shape
+    border = torch.cat([gray[:, 0, :], gray[:, -1, :], gray[:, 1:-1, 0], gray[:, 1:-1, -1]],
+                       dim=1)
+    background = torch.quantile(border, 0.5, dim=1)  # the median, as numpy's
+    ink = (gray - background[:, None, None]).abs_()
+    # moments about the image's centre, so that float32 keeps their precision
+    rows = torch.arange(h, dtype=torch.float32) - (h - 1) / 2
+    cols = torch.arange(w, dtype=torch.float32) - (w - 1) / 2
+    row_mass = ink.sum(2)  # (n, h)
+    by_col = ink @ cols  # (n, h): sum over c of ink * c, per row
+    total = row_mass.sum(1)
+    safe = torch.where(total > 0, total, torch.ones_like(total))
+    mr = row_mass @ rows / safe
+    mc = by_col.sum(1) / safe
+    var_r = row_mass @ rows ** 2 / safe - mr ** 2
+    cov = by_col @ rows / safe - mr * mc
+    ok = (total > 0) & (var_r > 1e-6)
+    shear = torch.where(ok, cov / torch.where(ok, var_r, torch.ones_like(var_r)),
+                        torch.zeros_like(var_r))
+    mr = torch.where(total > 0, mr, torch.zeros_like(mr)) + (h - 1) / 2
+    return shear.clamp(-MAX_SHEAR, MAX_SHEAR), mr
+
+
 def deskew_shear(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Shear ``a`` and ink centre row ``mr`` of each image in ``gray`` (n, height, width)."""
-    n, h, w = gray.shape
-    border = np.concatenate([gray[:, 0, :], gray[:, -1, :], gray[:, 1:-1, 0], gray[:, 1:-1, -1]],
-                            axis=1)
-    ink = np.abs(gray - np.median(border, axis=1)[:, None, None]).astype(np.float64)
-    rows, cols = np.arange(h, dtype=np.float64), np.arange(w, dtype=np.float64)
-    row_mass = ink.sum(2)  # (n, h)
-    total = row_mass.sum(1)
-    safe = np.where(total > 0, total, 1.0)
-    mr = row_mass @ rows / safe
-    mc = ink.sum(1) @ cols / safe
-    var_r = row_mass @ rows ** 2 / safe - mr ** 2
-    cov = np.einsum("nrc,r,c->n", ink, rows, cols) / safe - mr * mc
-    ok = (total > 0) & (var_r > 1e-6)
-    shear = np.where(ok, cov / np.where(ok, var_r, 1.0), 0.0)
-    return np.clip(shear, -MAX_SHEAR, MAX_SHEAR), np.where(total > 0, mr, (h - 1) / 2)
+    shear, mr = _shear_torch(torch.as_tensor(np.asarray(gray, dtype=np.float32)))
+    return shear.numpy(), mr.numpy()
 
 
 def deskew_images(X: np.ndarray, image_shape, chunk: int = 4096) -> np.ndarray:
     """Deskewed copies of the flat image rows ``X`` (n, channels * height * width), float32.
 
     ``image_shape`` is ``(channels, height, width)``; see the module's docstring for the map.
+    Runs in torch on the CPU (bilinear ``grid_sample``, edges repeated), in chunks of
+    ``chunk`` images.
     """
     c, h, w = (int(v) for v in image_shape)
-    X = np.asarray(X, dtype=np.float32)
-    out = np.empty_like(X)
-    cols = np.arange(w, dtype=np.float64)
-    rows = np.arange(h, dtype=np.float64)
-    for start in range(0, X.shape[0], chunk):
-        imgs = X[start:start + chunk].reshape(-1, c, h, w)
-        shear, mr = deskew_shear(imgs.mean(1))
-        src = cols[None, None, :] + shear[:, None, None] * (rows[None, :, None] - mr[:, None, None])
-        left = np.floor(src)
-        frac = (src - left).astype(np.float32)[:, None]  # (n, 1, h, w)
-        i0 = np.clip(left, 0, w - 1).astype(np.intp)[:, None]
-        i1 = np.clip(left + 1, 0, w - 1).astype(np.intp)[:, None]
-        i0, i1 = np.broadcast_to(i0, imgs.shape), np.broadcast_to(i1, imgs.shape)
-        block = (np.take_along_axis(imgs, i0, axis=3) * (1 - frac)
-                 + np.take_along_axis(imgs, i1, axis=3) * frac)
-        out[start:start + chunk] = block.reshape(block.shape[0], -1)
-    return out
+    X = torch.as_tensor(np.ascontiguousarray(X, dtype=np.float32))
+    out = torch.empty_like(X)
+    # grid_sample's coordinates: -1 and 1 are the centres of the first and last pixels
+    y = (torch.linspace(-1.0, 1.0, h) if h > 1 else torch.zeros(1))[:, None].expand(h, w)
+    row_px = torch.arange(h, dtype=torch.float32)[:, None]
+    col_norm = torch.linspace(-1.0, 1.0, w) if w > 1 else torch.zeros(1)
+    col_scale = 2.0 / (w - 1) if w > 1 else 0.0
+    with torch.inference_mode():
+        for start in range(0, X.shape[0], chunk):
+            imgs = X[start:start + chunk].view(-1, c, h, w)
+            shear, mr = _shear_torch(imgs[:, 0] if c == 1 else imgs.mean(1))
+            # column read: c + a (r - mr), in grid_sample's coordinates
+            x = col_norm + (shear * col_scale)[:, None, None] * (row_px - mr[:, None, None])
+            grid = torch.stack([x, y.expand_as(x)], dim=-1)
+            block = F.grid_sample(imgs, grid, mode="bilinear", padding_mode="border",
+                                  align_corners=True)
+            out[start:start + chunk] = block.reshape(block.shape[0], -1)
+    return out.numpy()
 
 
 @dataclass

@@ -111,7 +111,7 @@ class GANEMClustering(BaseGANClustering):
         ``restart_scores_``. ``"auto"``: 3 for data of at most 5,000 rows, tables and
         images alike, where a run takes seconds to a few minutes, and 1 for larger data; 1
         whenever ``checkpoint_path`` is set (a checkpoint holds one run). Over twelve
-        single runs on MNIST-10k (0.852-0.952, mean 0.912) the most confident of two
+        single runs on MNIST-10k images as given (``deskew=False``; 0.852-0.952, mean 0.912) the most confident of two
         averaged 0.928 and of three 0.935, for 1.75 and 2.6 times the time of one run on 2
         CPU cores (``docs/ganem.md``, "Restarts"). Measured on small tables
         through ``StandardScaler`` (``docs/benchmarks.md``), choosing the best of three runs
