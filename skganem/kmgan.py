@@ -70,13 +70,10 @@ class KMGAN(BaseGANClustering):
         ``(height, width)`` or ``(channels, height, width)`` of each row; conv nets need
         it (``architecture="auto"``, ``"conv"`` or ``"paper"``).
     deskew : bool or "auto", default="auto"
-        Shear each image so that the principal axis of its ink is vertical before the
-        networks see it (moment-based deskewing, as for deskewed MNIST), in ``fit`` and in
-        every later call; :meth:`sample` then returns deskewed images. ``"auto"``: on for
-        single-channel images with sides of at least 16 pixels, off for smaller or colour
-        images and flat features (as in :class:`GANEMClustering`); ``True`` needs images.
-        On MNIST-10k images (seeds 0, 1, 2, 2 threads) deskewed fits gave ACC 0.939 /
-        0.938 / 0.955 against 0.846 / 0.907 / 0.882 (``docs/kmgan.md``).
+        Deskew single-channel images of at least 16x16 pixels (``"auto"``), all images
+        (``True``, which needs images) or none (``False``), as in :class:`GANEMClustering`.
+        On MNIST-10k images (seeds 0, 1, 2, 2 threads) deskewed fits gave ACC 0.937 / 0.945
+        / 0.954 against 0.846 / 0.907 / 0.882 (``docs/kmgan.md``).
     architecture : {"auto", "mlp", "conv", "paper"}, default="auto"
         ``"auto"``: conv nets for images of at least 16x16 pixels (:data:`CONV_MIN_SIDE`),
         perceptrons for smaller images and for tables. On 28x28 MNIST-10k conv nets with
