@@ -28,13 +28,13 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
+from ._deskew import AUTO_MIN_SIDE, DeskewThenScale
 from ._device import (DataSource, batched_inference, fast_cuda, is_memory_mapped, load_device,
                       resolve_device)
 from ._engines import Callback, ProgressBar, fit_loop
 from ._engines._base import near_empty
 from ._networks import NetSpec
 from ._restarts import QueueProgress, restart_workers, run_in_workers, run_name
-from ._deskew import AUTO_MIN_SIDE, DeskewThenScale
 from ._scaling import RangeScaler
 from ._version import __version__
 from .exceptions import IncompatibleVersionError
@@ -217,9 +217,6 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
     #: Whether ``n_init="auto"`` also restarts image sets of at most ``AUTO_RESTART_ROWS``
     #: rows (tables of that size always get restarts). Per method, as measured.
     _auto_restart_images = False
-    #: Whether ``deskew="auto"`` deskews single-channel images of at least
-    #: ``AUTO_MIN_SIDE`` pixels (per method, as measured).
-    _auto_deskew = True
     #: The values of the ``"auto"`` schedule parameters by network kind (``"mlp"``,
     #: ``"conv"``), resolved into ``schedule_`` when the engine is made (per method).
     _schedules: dict = {}
@@ -491,12 +488,10 @@ class BaseGANClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transform
 
     def _resolve_deskew(self) -> bool:
         """Whether this fit deskews its images: ``deskew``, or for ``"auto"`` single-channel
-        images with sides of at least ``AUTO_MIN_SIDE`` pixels where the method's
-        ``_auto_deskew`` says so."""
+        images with sides of at least ``AUTO_MIN_SIDE`` pixels."""
         if self.deskew == "auto":
             shape = self.image_shape_
-            return bool(self._auto_deskew and shape is not None and shape[0] == 1
-                        and min(shape[1:]) >= AUTO_MIN_SIDE)
+            return bool(shape is not None and shape[0] == 1 and min(shape[1:]) >= AUTO_MIN_SIDE)
         if self.deskew and self.image_shape_ is None:
             raise ValueError(
                 "deskew=True needs images: pass X as an (n, height, width) or (n, channels, "
